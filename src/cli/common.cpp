@@ -1,0 +1,68 @@
+#include "cli/common.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+
+#include "core/thread_pool.h"
+
+namespace ember::cli {
+
+int exit_code_for(const Status& st) {
+  switch (st.kind()) {
+    case ErrorKind::invalid_argument:
+    case ErrorKind::invalid_file:
+    case ErrorKind::not_found:
+    case ErrorKind::unsupported:
+      return kExitBadInput;
+    default:
+      return kExitFailure;
+  }
+}
+
+int report(const Status& st) {
+  fmt::print(stderr, "error: {}\n", st.message());
+  return exit_code_for(st);
+}
+
+void add_model_options(CLI::App& app, ModelOptions& o) {
+  app.add_option("-m,--model", o.path, "path to a GGUF model file")->required();
+  app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("-c,--ctx-size", o.ctx_size, "context size in tokens")->check(CLI::Range(1, 1 << 24));
+}
+
+Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o) {
+  ThreadPool::set_default_threads(o.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto m = model::Model::load(o.path);
+  if (!m) return m;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& spec = (*m)->spec;
+  fmt::print(stderr, "loaded {} ({}, {} layers, {:.1f} MiB of weights) in {:.2f} s, {} threads\n", o.path, spec.arch,
+             spec.n_layers, double((*m)->weights.n_bytes) / (1 << 20), s, ThreadPool::global().size());
+  return m;
+}
+
+std::string process_escapes(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    const char c = s[++i];
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case '\\': out += '\\'; break;
+      case '"': out += '"'; break;
+      case '\'': out += '\''; break;
+      default: out += '\\'; out += c; break;
+    }
+  }
+  return out;
+}
+
+}  // namespace ember::cli

@@ -1,0 +1,35 @@
+// Shared pieces of the subcommands: exit codes, error reporting, model loading.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "model/model.h"
+
+namespace ember::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;   // internal or resource failure
+constexpr int kExitBadInput = 2;  // bad arguments, malformed or unsupported files
+
+int exit_code_for(const Status& st);
+int report(const Status& st);  // prints "error: ..." to stderr, returns the exit code
+
+struct ModelOptions {
+  std::string path;
+  int threads = 0;  // 0: all cores
+  int ctx_size = 4096;
+};
+void add_model_options(CLI::App& app, ModelOptions& o);
+Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o);
+
+// Turns \n, \t, \r, \\, \" and \' escapes into their characters (llama.cpp's -e).
+std::string process_escapes(const std::string& s);
+
+void register_run(CLI::App& app, int& exit_code);
+void register_info(CLI::App& app, int& exit_code);
+void register_perplexity(CLI::App& app, int& exit_code);
+
+}  // namespace ember::cli

@@ -1,0 +1,64 @@
+// The one generic decoder forward on the CPU, parameterised by ModelSpec + Weights.
+// Reads top to bottom like llama2.c's forward(); every buffer has a shape comment and
+// a stable debug name (see dump hooks) so it can be diffed against a reference.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/spec.h"
+#include "model/weights.h"
+
+namespace ember::model {
+
+// Per-layer key/value cache, f32, [n_ctx][n_kv_heads * head_dim] per layer.
+struct KvCache {
+  int n_ctx = 0;
+  std::vector<std::vector<float>> k, v;
+  void init(const ModelSpec& spec, int n_ctx);
+  size_t n_bytes() const;
+};
+
+// Called with (name, layer or -1, data, n_tokens, width) for every named activation.
+using DumpFn = std::function<void(std::string_view name, int il, const float* data, int n_tokens, int width)>;
+
+class CpuDecoder {
+ public:
+  CpuDecoder(const ModelSpec& spec, const Weights& weights, int n_ctx, ThreadPool& pool);
+
+  // Runs `tokens` at positions [pos, pos + n) and appends them to the cache. Fills
+  // `logits` with [n][n_vocab] when all_logits, else [1][n_vocab] for the last token.
+  Status forward(std::span<const int32_t> tokens, int pos, bool all_logits, std::vector<float>& logits);
+
+  int n_ctx() const { return kv_.n_ctx; }
+  const KvCache& kv() const { return kv_; }
+  void set_dump(DumpFn fn) { dump_ = std::move(fn); }
+
+ private:
+  void embed(std::span<const int32_t> tokens);
+  void attention_block(int il, int n, int pos);
+  void ffn_block(int il, int n);
+  void output(int n, bool all_logits, std::vector<float>& logits);
+  void matmul(const Linear& w, const float* x, int n, float* y);
+  void dump(std::string_view name, int il, const float* data, int n, int width);
+
+  const ModelSpec& spec_;
+  const Weights& w_;
+  ThreadPool& pool_;
+  KvCache kv_;
+  DumpFn dump_;
+  // Activations for a batch of n tokens (capacity grows to the largest batch seen).
+  std::vector<float> x_;       // residual stream      [n][n_embd]
+  std::vector<float> h_;       // normed input         [n][n_embd]
+  std::vector<float> q_;       // queries              [n][max_q_width]
+  std::vector<float> k_, v_;   // new keys/values      [n][max_kv_width]
+  std::vector<float> attn_;    // attention output     [n][max_q_width]
+  std::vector<float> o_;       // block output         [n][n_embd]
+  std::vector<float> gate_, up_;  // FFN              [n][n_ff]
+};
+
+}  // namespace ember::model

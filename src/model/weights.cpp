@@ -1,0 +1,101 @@
+#include "model/weights.h"
+
+#include <fmt/format.h>
+
+#include "quant/dequantize.h"
+
+namespace ember::model {
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const gguf::File& file, Weights& w) : file_(file), w_(w) {}
+
+  Status matrix(const std::string& name, int64_t n_in, int64_t n_out, bool required, Linear& out) {
+    const gguf::TensorInfo* t = file_.find_tensor(name);
+    if (t == nullptr) {
+      if (!required) return {};
+      return make_error(ErrorKind::invalid_file, "{}: missing tensor '{}'", file_.name(), name);
+    }
+    if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out)
+      return make_error(ErrorKind::invalid_file, "{}: tensor '{}' has shape [{}, {}], expected [{}, {}]",
+                        file_.name(), name, t->ne[0], t->ne[1], n_in, n_out);
+    if (!quant::traits(t->type).computable)
+      return make_error(ErrorKind::unsupported, "{}: tensor '{}' has type {}, which ember cannot compute yet",
+                        file_.name(), name, quant::type_name(t->type));
+    out.name = name;
+    out.type = t->type;
+    out.data = t->data;
+    out.n_in = n_in;
+    out.n_out = n_out;
+    out.row_bytes = int64_t(t->n_bytes) / n_out;
+    w_.n_bytes += t->n_bytes;
+    return bias(name, n_out, out);
+  }
+
+  Status vector(const std::string& name, int64_t n, bool required, std::vector<float>& out) {
+    const gguf::TensorInfo* t = file_.find_tensor(name);
+    if (t == nullptr) {
+      if (!required) return {};
+      return make_error(ErrorKind::invalid_file, "{}: missing tensor '{}'", file_.name(), name);
+    }
+    if (t->n_elements != n || t->ne[0] != n)
+      return make_error(ErrorKind::invalid_file, "{}: tensor '{}' has {} elements, expected {}", file_.name(), name,
+                        t->n_elements, n);
+    if (!quant::traits(t->type).computable)
+      return make_error(ErrorKind::unsupported, "{}: tensor '{}' has unsupported type {}", file_.name(), name,
+                        quant::type_name(t->type));
+    out.resize(size_t(n));
+    quant::dequantize_row(t->type, t->data, out.data(), n);
+    w_.n_bytes += t->n_bytes;
+    return {};
+  }
+
+ private:
+  Status bias(const std::string& weight_name, int64_t n_out, Linear& out) {
+    const std::string suffix = ".weight";
+    if (weight_name.size() <= suffix.size()) return {};
+    const std::string name = weight_name.substr(0, weight_name.size() - suffix.size()) + ".bias";
+    return vector(name, n_out, false, out.bias);
+  }
+
+  const gguf::File& file_;
+  Weights& w_;
+};
+
+Status load_layer(Loader& ld, const ModelSpec& spec, int il, LayerWeights& lw) {
+  const LayerSpec& ls = spec.layers[size_t(il)];
+  const std::string p = fmt::format("blk.{}.", il);
+  const int64_t d = spec.n_embd, q_w = int64_t(ls.n_heads) * ls.head_dim, kv_w = int64_t(ls.n_kv_heads) * ls.head_dim;
+  EMBER_RETURN_IF_ERROR(ld.vector(p + "attn_norm.weight", d, true, lw.attn_norm));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "attn_q.weight", d, q_w, true, lw.wq));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "attn_k.weight", d, kv_w, true, lw.wk));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "attn_v.weight", d, kv_w, true, lw.wv));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "attn_output.weight", q_w, d, true, lw.wo));
+  EMBER_RETURN_IF_ERROR(ld.vector(p + "attn_q_norm.weight", ls.head_dim, spec.qk_norm, lw.q_norm));
+  EMBER_RETURN_IF_ERROR(ld.vector(p + "attn_k_norm.weight", ls.head_dim, spec.qk_norm, lw.k_norm));
+  EMBER_RETURN_IF_ERROR(ld.vector(p + "post_attention_norm.weight", d, spec.post_norms, lw.post_attn_norm));
+  EMBER_RETURN_IF_ERROR(ld.vector(p + "ffn_norm.weight", d, true, lw.ffn_norm));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "ffn_gate.weight", d, spec.n_ff, true, lw.w_gate));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "ffn_up.weight", d, spec.n_ff, true, lw.w_up));
+  EMBER_RETURN_IF_ERROR(ld.matrix(p + "ffn_down.weight", spec.n_ff, d, true, lw.w_down));
+  EMBER_RETURN_IF_ERROR(ld.vector(p + "post_ffw_norm.weight", d, spec.post_norms, lw.post_ffn_norm));
+  return {};
+}
+
+}  // namespace
+
+Expected<Weights> load_weights(const gguf::File& file, const ModelSpec& spec) {
+  Weights w;
+  Loader ld(file, w);
+  EMBER_RETURN_IF_ERROR(ld.matrix("token_embd.weight", spec.n_embd, spec.n_vocab, true, w.token_embd));
+  EMBER_RETURN_IF_ERROR(ld.vector("output_norm.weight", spec.n_embd, true, w.output_norm));
+  EMBER_RETURN_IF_ERROR(ld.matrix("output.weight", spec.n_embd, spec.n_vocab, false, w.output));
+  if (!w.output.present()) w.output = w.token_embd;  // tied embeddings
+  w.layers.resize(size_t(spec.n_layers));
+  for (int il = 0; il < spec.n_layers; ++il) EMBER_RETURN_IF_ERROR(load_layer(ld, spec, il, w.layers[size_t(il)]));
+  return w;
+}
+
+}  // namespace ember::model

@@ -1,0 +1,46 @@
+// Weights of a decoder as views into the mapped model file (matrices) plus small
+// owned f32 vectors (norm scales, biases). Every shape is checked against the spec.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "formats/gguf/gguf.h"
+#include "model/spec.h"
+#include "quant/types.h"
+
+namespace ember::model {
+
+// y = x · Wᵀ (+ bias), W stored as n_out rows of n_in elements.
+struct Linear {
+  std::string name;
+  quant::Type type = quant::Type::F32;
+  const void* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  int64_t row_bytes = 0;
+  std::vector<float> bias;  // empty: none
+
+  bool present() const { return data != nullptr; }
+  const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + i * row_bytes; }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm, q_norm, k_norm, post_attn_norm;  // [n_embd] / [head_dim]
+  std::vector<float> ffn_norm, post_ffn_norm;                    // [n_embd]
+  Linear wq, wk, wv, wo;                                          // attention projections
+  Linear w_gate, w_up, w_down;                                    // gated FFN
+};
+
+struct Weights {
+  Linear token_embd;             // [n_vocab rows][n_embd]
+  std::vector<float> output_norm;
+  Linear output;                 // lm_head; a copy of token_embd's view when tied
+  std::vector<LayerWeights> layers;
+  uint64_t n_bytes = 0;          // bytes of all tensors used
+};
+
+Expected<Weights> load_weights(const gguf::File& file, const ModelSpec& spec);
+
+}  // namespace ember::model
