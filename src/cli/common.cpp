@@ -43,6 +43,11 @@ Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o) {
   return m;
 }
 
+Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o) {
+  return std::unique_ptr<model::Decoder>(
+      std::make_unique<model::CpuDecoder>(m.spec, m.weights, o.ctx_size, ThreadPool::global()));
+}
+
 std::string process_escapes(const std::string& s) {
   std::string out;
   out.reserve(s.size());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "model/decoder.h"
 #include "model/model.h"
 
 namespace ember::cli {
@@ -24,6 +25,8 @@ struct ModelOptions {
 };
 void add_model_options(CLI::App& app, ModelOptions& o);
 Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o);
+// The decoder the options ask for (today: the CPU decoder).
+Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o);
 
 // Turns \n, \t, \r, \\, \" and \' escapes into their characters (llama.cpp's -e).
 std::string process_escapes(const std::string& s);

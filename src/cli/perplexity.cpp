@@ -43,7 +43,7 @@ double token_nll(const float* logits, int n_vocab, int32_t target) {
   return std::log(sum) - double(logits[target] - mx);
 }
 
-Status score_chunk(model::CpuDecoder& dec, std::vector<int32_t> chunk, int batch, int n_vocab, NllSum& sum) {
+Status score_chunk(model::Decoder& dec, std::vector<int32_t> chunk, int batch, int n_vocab, NllSum& sum) {
   const int n_ctx = int(chunk.size()), first = n_ctx / 2;
   std::vector<float> logits;  // [n][n_vocab]
   for (int pos = 0; pos < n_ctx - 1; pos += batch) {
@@ -72,13 +72,14 @@ int perplexity(const PerplexityOptions& o) {
                              o.text_file, tokens.size(), n_ctx));
   fmt::print(stderr, "perplexity: {} tokens, {} chunks of {}, scoring the second half of each\n", tokens.size(),
              n_chunks, n_ctx);
-  model::CpuDecoder dec(model.spec, model.weights, n_ctx, ThreadPool::global());
+  auto dec = make_decoder(model, o.model);
+  if (!dec) return report(dec.status());
   NllSum sum;
   ProgressBar bar("perplexity", n_chunks);
   for (int c = 0; c < n_chunks; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + int64_t(c) * n_ctx, tokens.begin() + int64_t(c + 1) * n_ctx);
     if (model.tokenizer.add_bos() && model.tokenizer.bos_id() >= 0) chunk[0] = model.tokenizer.bos_id();
-    if (Status st = score_chunk(dec, std::move(chunk), o.batch, model.spec.n_vocab, sum); !st.ok()) return report(st);
+    if (Status st = score_chunk(**dec, std::move(chunk), o.batch, model.spec.n_vocab, sum); !st.ok()) return report(st);
     bar.update(c + 1);
     fmt::print("[{}]{:.4f},", c + 1, sum.ppl());
     std::fflush(stdout);

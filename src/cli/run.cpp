@@ -48,7 +48,9 @@ int run(const RunOptions& o) {
   const auto ids = model.tokenizer.encode(prompt, true, true);
   if (ids.empty()) return report(make_error(ErrorKind::invalid_argument, "the prompt is empty"));
 
-  runtime::Generator gen(model, o.model.ctx_size, ThreadPool::global());
+  auto decoder = make_decoder(model, o.model);
+  if (!decoder) return report(decoder.status());
+  runtime::Generator gen(model, **decoder);
   runtime::GenerateOptions go;
   go.max_tokens = o.n_predict;
   go.sampling = o.sampling;

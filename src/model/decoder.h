@@ -26,17 +26,27 @@ struct KvCache {
 // Called with (name, layer or -1, data, n_tokens, width) for every named activation.
 using DumpFn = std::function<void(std::string_view name, int il, const float* data, int n_tokens, int width)>;
 
-class CpuDecoder {
+// One sequence's forward pass on some device. Implementations: CpuDecoder (below) and
+// the CUDA decoder (model/gpu/). Not thread-safe; one sequence per decoder.
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // Runs `tokens` at positions [pos, pos + n) and appends them to the cache. Fills
+  // `logits` (host memory) with [n][n_vocab] when all_logits, else [1][n_vocab] for the
+  // last token. Positions at or after `pos` are overwritten, so a caller may rewind.
+  virtual Status forward(std::span<const int32_t> tokens, int pos, bool all_logits, std::vector<float>& logits) = 0;
+  virtual int n_ctx() const = 0;
+  virtual void set_dump(DumpFn fn) = 0;
+};
+
+class CpuDecoder final : public Decoder {
  public:
   CpuDecoder(const ModelSpec& spec, const Weights& weights, int n_ctx, ThreadPool& pool);
 
-  // Runs `tokens` at positions [pos, pos + n) and appends them to the cache. Fills
-  // `logits` with [n][n_vocab] when all_logits, else [1][n_vocab] for the last token.
-  Status forward(std::span<const int32_t> tokens, int pos, bool all_logits, std::vector<float>& logits);
-
-  int n_ctx() const { return kv_.n_ctx; }
+  Status forward(std::span<const int32_t> tokens, int pos, bool all_logits, std::vector<float>& logits) override;
+  int n_ctx() const override { return kv_.n_ctx; }
+  void set_dump(DumpFn fn) override { dump_ = std::move(fn); }
   const KvCache& kv() const { return kv_; }
-  void set_dump(DumpFn fn) { dump_ = std::move(fn); }
 
  private:
   void embed(std::span<const int32_t> tokens);

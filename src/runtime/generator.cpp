@@ -42,8 +42,7 @@ std::string StopMatcher::flush() {
   return out;
 }
 
-Generator::Generator(const model::Model& model, int n_ctx, ThreadPool& pool)
-    : model_(model), decoder_(model.spec, model.weights, n_ctx, pool) {}
+Generator::Generator(const model::Model& model, model::Decoder& decoder) : model_(model), decoder_(decoder) {}
 
 Status Generator::prefill(std::span<const int32_t> prompt, int chunk, std::vector<float>& logits) {
   chunk = std::max(1, chunk);

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "core/status.h"
-#include "core/thread_pool.h"
 #include "model/decoder.h"
 #include "model/model.h"
 #include "runtime/sampler.h"
@@ -53,17 +52,18 @@ class StopMatcher {
 
 class Generator {
  public:
-  Generator(const model::Model& model, int n_ctx, ThreadPool& pool);
+  // Generates with `decoder` (CPU or GPU), which must belong to `model`.
+  Generator(const model::Model& model, model::Decoder& decoder);
 
   Expected<GenerateStats> generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                                    const TextCallback& on_text);
-  model::CpuDecoder& decoder() { return decoder_; }
+  model::Decoder& decoder() { return decoder_; }
 
  private:
   Status prefill(std::span<const int32_t> prompt, int chunk, std::vector<float>& logits);
 
   const model::Model& model_;
-  model::CpuDecoder decoder_;
+  model::Decoder& decoder_;
 };
 
 }  // namespace ember::runtime
