@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds ember into build/ (Release). Extra arguments go to cmake.
 # CUDA is built when nvcc is found (on PATH or in /usr/local/cuda), for sm_90a.
+# EMBER_BUILD_TARGET=ember builds only the binary (default: everything, tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,4 +10,4 @@ if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 build_dir=${EMBER_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+cmake --build "$build_dir" -j "$(nproc)" --target "${EMBER_BUILD_TARGET:-all}"

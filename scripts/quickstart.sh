@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-scripts/build.sh
+EMBER_BUILD_TARGET=ember scripts/build.sh
 scripts/fetch-models.sh smollm2
 prompt=${1:-"What is the capital of France?"}
 exec build/bin/ember run -m "${EMBER_MODELS_DIR:-models}/SmolLM2-135M-Instruct.Q4_1.gguf" -n 96 --temp 0 \

@@ -28,7 +28,7 @@ TEST(CudaNorm, RmsNormMatchesCpu) {
   std::mt19937 rng(std::random_device{}());
   std::normal_distribution<float> dist(0.0f, 2.0f);
   for (auto [rows, cols] : {std::pair{1, 1}, {17, 576}, {3, 1000}, {5, 4097}}) {
-    std::vector<float> x(size_t(rows) * cols), w(size_t(cols)), ref(x.size()), got(x.size());
+    std::vector<float> x(size_t(rows) * cols), w(static_cast<size_t>(cols)), ref(x.size()), got(x.size());
     for (auto& v : x) v = dist(rng);
     for (auto& v : w) v = dist(rng);
     for (int r = 0; r < rows; ++r) cpu::rms_norm(&x[size_t(r) * cols], w.data(), &ref[size_t(r) * cols], cols, 1e-6f);
