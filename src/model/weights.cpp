@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/progress.h"
 #include "quant/dequantize.h"
 
 namespace ember::model {
@@ -94,7 +95,11 @@ Expected<Weights> load_weights(const gguf::File& file, const ModelSpec& spec) {
   EMBER_RETURN_IF_ERROR(ld.matrix("output.weight", spec.n_embd, spec.n_vocab, false, w.output));
   if (!w.output.present()) w.output = w.token_embd;  // tied embeddings
   w.layers.resize(size_t(spec.n_layers));
-  for (int il = 0; il < spec.n_layers; ++il) EMBER_RETURN_IF_ERROR(load_layer(ld, spec, il, w.layers[size_t(il)]));
+  ProgressBar bar("loading", spec.n_layers);  // shown only when loading takes over a second
+  for (int il = 0; il < spec.n_layers; ++il) {
+    EMBER_RETURN_IF_ERROR(load_layer(ld, spec, il, w.layers[size_t(il)]));
+    bar.update(il + 1);
+  }
   return w;
 }
 
