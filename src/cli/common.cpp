@@ -2,9 +2,14 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/thread_pool.h"
+#ifdef EMBER_HAVE_CUDA
+#include "kernels/cuda/cuda_check.h"
+#include "model/gpu/gpu_decoder.h"
+#endif
 
 namespace ember::cli {
 
@@ -29,6 +34,9 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
   app.add_option("-m,--model", o.path, "path to a GGUF model file")->required();
   app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
   app.add_option("-c,--ctx-size", o.ctx_size, "context size in tokens")->check(CLI::Range(1, 1 << 24));
+  app.add_option("--device", o.device, "CUDA device to run on (default: 0 when one is present)")
+      ->check(CLI::Range(0, 1023));
+  app.add_flag("--cpu", o.cpu, "run on the CPU even when a GPU is present");
 }
 
 Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o) {
@@ -44,6 +52,27 @@ Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o) {
 }
 
 Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o) {
+  if (o.cpu && o.device >= 0) return make_error(ErrorKind::invalid_argument, "--cpu and --device exclude each other");
+#ifdef EMBER_HAVE_CUDA
+  if (!o.cpu && (o.device >= 0 || cuda::device_available())) {
+    const int device = std::max(o.device, 0);
+    auto name = model::gpu::describe_device(device);
+    if (!name) return name.status();
+    model::gpu::GpuDecoderOptions g;
+    g.device = device;
+    g.n_ctx = o.ctx_size;
+    auto dec = model::gpu::make_gpu_decoder(m.spec, m.weights, g);
+    if (dec) {
+      fmt::print(stderr, "device: GPU {}\n", *name);
+      return dec;
+    }
+    if (dec.status().kind() != ErrorKind::unsupported || o.device >= 0) return dec.status();
+    fmt::print(stderr, "warning: {}; running on the CPU\n", dec.status().message());
+  }
+#else
+  if (o.device >= 0) return make_error(ErrorKind::unsupported, "--device: this ember was built without CUDA");
+#endif
+  fmt::print(stderr, "device: CPU ({} threads)\n", ThreadPool::global().size());
   return std::unique_ptr<model::Decoder>(
       std::make_unique<model::CpuDecoder>(m.spec, m.weights, o.ctx_size, ThreadPool::global()));
 }

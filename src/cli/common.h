@@ -22,10 +22,13 @@ struct ModelOptions {
   std::string path;
   int threads = 0;  // 0: all cores
   int ctx_size = 4096;
+  int device = -1;   // CUDA device; -1: device 0 when one is present
+  bool cpu = false;  // force the CPU decoder
 };
 void add_model_options(CLI::App& app, ModelOptions& o);
 Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o);
-// The decoder the options ask for (today: the CPU decoder).
+// The decoder the options ask for: the GPU one when built with CUDA and a device is
+// present (unless --cpu), else the CPU one. Prints which device is used.
 Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o);
 
 // Turns \n, \t, \r, \\, \" and \' escapes into their characters (llama.cpp's -e).

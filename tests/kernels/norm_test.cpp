@@ -49,5 +49,74 @@ TEST(CudaNorm, RmsNormMatchesCpu) {
   }
 }
 
+// Per-head q/k norm: rows = tokens * heads of head_dim, one weight vector for all heads.
+TEST(CudaNorm, PerHeadNormMatchesCpu) {
+  if (!cuda::device_available()) GTEST_SKIP() << "no CUDA device: GPU test skipped";
+  std::mt19937 rng(std::random_device{}());
+  std::normal_distribution<float> dist(0.0f, 2.0f);
+  for (int hd : {64, 128, 256}) {
+    const int rows = 17 * 3;
+    std::vector<float> x(size_t(rows) * hd), w(static_cast<size_t>(hd)), ref(x.size());
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : w) v = dist(rng);
+    for (int r = 0; r < rows; ++r) cpu::rms_norm(&x[size_t(r) * hd], w.data(), &ref[size_t(r) * hd], hd, 1e-6f);
+    float *dx, *dw;
+    ASSERT_EQ(cudaMalloc(&dx, x.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&dw, w.size() * 4), cudaSuccess);
+    cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dw, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
+    ASSERT_TRUE(cuda::rms_norm({dx, dw, dx, rows, hd, 1e-6f}, nullptr).ok());  // in place, as the decoder does
+    std::vector<float> got(x.size());
+    ASSERT_EQ(cudaMemcpy(got.data(), dx, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    cudaFree(dx);
+    cudaFree(dw);
+    EXPECT_LT(normalised_error(got, ref), 1e-5) << "head_dim " << hd;
+  }
+}
+
+// x += post_norm(delta); y = norm(x): every combination of the optional parts.
+TEST(CudaNorm, ResidualNormMatchesCpu) {
+  if (!cuda::device_available()) GTEST_SKIP() << "no CUDA device: GPU test skipped";
+  std::mt19937 rng(std::random_device{}());
+  std::normal_distribution<float> dist(0.0f, 2.0f);
+  for (auto [rows, cols] : {std::pair{1, 8}, {17, 576}, {3, 1000}, {5, 4097}}) {
+    for (bool post : {false, true}) {
+      for (bool next : {false, true}) {
+        const size_t n = size_t(rows) * cols;
+        std::vector<float> x(n), delta(n), dw(static_cast<size_t>(cols)), w(static_cast<size_t>(cols));
+        for (auto* v : {&x, &delta, &dw, &w})
+          for (auto& e : *v) e = dist(rng);
+        std::vector<float> ref_x = x, ref_delta = delta, ref_y(n);
+        for (int r = 0; r < rows; ++r) {
+          float* d = &ref_delta[size_t(r) * cols];
+          if (post) cpu::rms_norm(d, dw.data(), d, cols, 1e-6f);
+          for (int i = 0; i < cols; ++i) ref_x[size_t(r) * cols + i] += d[i];
+          cpu::rms_norm(&ref_x[size_t(r) * cols], w.data(), &ref_y[size_t(r) * cols], cols, 1e-6f);
+        }
+        float *gx, *gd, *gdw, *gw, *gy;
+        for (float** p : {&gx, &gd, &gy}) ASSERT_EQ(cudaMalloc(p, n * 4), cudaSuccess);
+        for (float** p : {&gdw, &gw}) ASSERT_EQ(cudaMalloc(p, size_t(cols) * 4), cudaSuccess);
+        cudaMemcpy(gx, x.data(), n * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(gd, delta.data(), n * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(gdw, dw.data(), size_t(cols) * 4, cudaMemcpyHostToDevice);
+        cudaMemcpy(gw, w.data(), size_t(cols) * 4, cudaMemcpyHostToDevice);
+        cudaMemset(gy, 0xff, n * 4);
+        const cuda::ResidualNormParams p{gx, gd, post ? gdw : nullptr, gw, next ? gy : nullptr, rows, cols, 1e-6f};
+        ASSERT_TRUE(cuda::residual_norm(p, nullptr).ok());
+        std::vector<float> got_x(n), got_d(n), got_y(n);
+        ASSERT_EQ(cudaMemcpy(got_x.data(), gx, n * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(got_d.data(), gd, n * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(got_y.data(), gy, n * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        for (float* q : {gx, gd, gdw, gw, gy}) cudaFree(q);
+        EXPECT_LT(normalised_error(got_x, ref_x), 1e-6) << rows << "x" << cols << " post " << post;
+        EXPECT_LT(normalised_error(got_d, ref_delta), 1e-5) << rows << "x" << cols << " post " << post;
+        if (next) {
+          EXPECT_LT(normalised_error(got_y, ref_y), 1e-5) << rows << "x" << cols << " post " << post;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ember

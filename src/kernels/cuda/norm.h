@@ -8,15 +8,33 @@
 
 namespace ember::cuda {
 
+// Rows of n_cols; also the per-head q/k norm (rows = tokens * heads, n_cols = head_dim).
 struct RmsNormParams {
   const float* x = nullptr;  // [n_rows][n_cols]
   const float* w = nullptr;  // [n_cols], may be null
-  float* y = nullptr;        // [n_rows][n_cols]
+  float* y = nullptr;        // [n_rows][n_cols], may alias x
   int64_t n_rows = 0;
   int64_t n_cols = 0;
   float eps = 1e-6f;
 };
 
 Status rms_norm(const RmsNormParams& p, cudaStream_t stream);
+
+// The residual step between decoder blocks, per row:
+//   if delta_w: delta = rms_norm(delta) * delta_w   (post-norm, written back in place)
+//   x += delta
+//   if y:       y = rms_norm(x) * w                 (the next block's input norm)
+struct ResidualNormParams {
+  float* x = nullptr;              // [n_rows][n_cols] residual stream
+  float* delta = nullptr;          // [n_rows][n_cols] block output
+  const float* delta_w = nullptr;  // [n_cols] post-norm weight, or null for none
+  const float* w = nullptr;        // [n_cols] next norm's weight, may be null (no scale)
+  float* y = nullptr;              // [n_rows][n_cols], or null to skip the next norm
+  int64_t n_rows = 0;
+  int64_t n_cols = 0;
+  float eps = 1e-6f;
+};
+
+Status residual_norm(const ResidualNormParams& p, cudaStream_t stream);
 
 }  // namespace ember::cuda

@@ -1,0 +1,74 @@
+// Model weights on the GPU: every matrix uploaded once in its stored (GGUF block)
+// format, norm scales and biases as f32, all in one device allocation.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/status.h"
+#include "model/spec.h"
+#include "model/weights.h"
+#include "quant/types.h"
+
+namespace ember::model::gpu {
+
+// Owns one cudaMalloc allocation; move-only.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; o.bytes_ = 0; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+
+  static Expected<DeviceBuffer> allocate(size_t bytes, const char* what);
+  uint8_t* data() const { return static_cast<uint8_t*>(ptr_); }
+  size_t size() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Lays out sub-buffers in one allocation, each aligned to 256 bytes.
+class DeviceLayout {
+ public:
+  size_t add(size_t bytes) {
+    const size_t at = (total_ + 255) / 256 * 256;
+    total_ = at + bytes;
+    return at;
+  }
+  size_t total() const { return total_; }
+
+ private:
+  size_t total_ = 0;
+};
+
+struct DeviceLinear {
+  quant::Type type = quant::Type::F32;
+  const void* data = nullptr;  // n_out rows of row_bytes, in the file's format
+  int64_t n_in = 0, n_out = 0, row_bytes = 0;
+  const float* bias = nullptr;  // [n_out] or null
+};
+
+struct DeviceLayer {
+  const float *attn_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr, *post_attn_norm = nullptr;
+  const float *ffn_norm = nullptr, *post_ffn_norm = nullptr;
+  DeviceLinear wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+struct DeviceWeights {
+  DeviceBuffer memory;
+  DeviceLinear token_embd, output;  // output shares token_embd's memory when tied
+  const float* output_norm = nullptr;
+  std::vector<DeviceLayer> layers;
+  int64_t max_matrix_elems = 0;  // largest n_in * n_out (size of the f16 GEMM workspace)
+  int64_t max_n_in = 0;
+};
+
+// Checks every matrix has a device kernel, then uploads (synchronously).
+Expected<DeviceWeights> upload_weights(const ModelSpec& spec, const Weights& w);
+
+}  // namespace ember::model::gpu

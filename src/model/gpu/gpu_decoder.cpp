@@ -1,0 +1,350 @@
+#include "model/gpu/gpu_decoder.h"
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/embed.h"
+#include "kernels/cuda/matmul.h"
+#include "kernels/cuda/norm.h"
+#include "kernels/cuda/rope.h"
+#include "model/gpu/device_weights.h"
+
+namespace ember::model::gpu {
+
+namespace {
+
+constexpr int kMaxSplits = 32;  // decode attention: most slices per query row and head
+
+// Activation buffers for one step of up to B = max_batch tokens, in one allocation.
+struct Activations {
+  DeviceBuffer memory;
+  float* x = nullptr;       // residual stream      [B][n_embd]
+  float* h = nullptr;       // normed input         [B][n_embd]
+  float* q = nullptr;       // queries              [B][max_q_width]
+  float* k = nullptr;       // new keys             [B][max_kv_width]
+  float* v = nullptr;       // new values           [B][max_kv_width]
+  float* attn = nullptr;    // attention output     [B][max_q_width]
+  float* o = nullptr;       // block output         [B][n_embd]
+  float* gate = nullptr;    // FFN                  [B][n_ff]
+  float* up = nullptr;      //                      [B][n_ff]
+  float* logits = nullptr;  //                      [B][n_vocab]
+  float* attn_ws = nullptr;  // decode attention partials
+  __half* w_f16 = nullptr;   // dequantized weight for cuBLAS  [max n_out * n_in]
+  __half* x_f16 = nullptr;   // activations for cuBLAS         [B][max n_in]
+  int32_t* tokens = nullptr;     // [B]
+  int32_t* positions = nullptr;  // [B]
+};
+
+struct PinnedDeleter {
+  void operator()(int32_t* p) const { cudaFreeHost(p); }
+};
+
+class GpuDecoder final : public Decoder {
+ public:
+  GpuDecoder(const ModelSpec& spec, const GpuDecoderOptions& o) : spec_(spec), device_(o.device), n_ctx_(o.n_ctx),
+      max_batch_(std::min(o.max_batch, o.n_ctx)) {}
+  ~GpuDecoder() override;
+
+  Status init(const Weights& weights, bool verbose);
+  Status forward(std::span<const int32_t> tokens, int pos, bool all_logits, std::vector<float>& logits) override;
+  int n_ctx() const override { return n_ctx_; }
+  void set_dump(DumpFn fn) override { dump_ = std::move(fn); }
+
+ private:
+  Status allocate_kv();
+  Status allocate_activations();
+  Status step(const int32_t* tokens, int n, int pos, bool all_logits, float* logits_host);
+  Status attention_block(int il, int n, int pos);
+  Status ffn_block(int il, int n);
+  Status output(int n, bool all_logits, float* logits_host);
+  Status matmul(const DeviceLinear& w, const float* x, int n, float* y);
+  Status dump(std::string_view name, int il, const float* data, int n, int width);
+
+  const ModelSpec& spec_;
+  int device_, n_ctx_, max_batch_;
+  DeviceWeights w_;
+  DeviceBuffer kv_;
+  std::vector<__half*> k_cache_, v_cache_;  // per layer [n_ctx][n_kv_heads * head_dim]
+  Activations a_;
+  std::unique_ptr<int32_t, PinnedDeleter> staging_;  // host [2][B]: tokens, positions
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  DumpFn dump_;
+  std::vector<float> dump_host_;
+};
+
+GpuDecoder::~GpuDecoder() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  if (cublas_ != nullptr) cublasDestroy(cublas_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+Status check_spec(const ModelSpec& spec) {
+  for (const LayerSpec& l : spec.layers)
+    if (l.head_dim % 2 != 0 || l.head_dim > cuda::kAttentionMaxHeadDim)
+      return make_error(ErrorKind::unsupported, "CUDA attention supports even head_dim <= {}, the model has {}",
+                        cuda::kAttentionMaxHeadDim, l.head_dim);
+  if (spec.n_embd % 8 != 0)
+    return make_error(ErrorKind::unsupported, "CUDA decoder needs n_embd to be a multiple of 8 (the model has {})",
+                      spec.n_embd);
+  return {};
+}
+
+Status GpuDecoder::init(const Weights& weights, bool verbose) {
+  EMBER_RETURN_IF_ERROR(check_spec(spec_));
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaSetDevice(device_), "cudaSetDevice"));
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream"));
+  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS) {
+    cublas_ = nullptr;
+    return make_error(ErrorKind::internal, "cublasCreate failed");
+  }
+  auto w = upload_weights(spec_, weights);
+  if (!w) return w.status();
+  w_ = std::move(*w);
+  EMBER_RETURN_IF_ERROR(allocate_kv());
+  EMBER_RETURN_IF_ERROR(allocate_activations());
+  int32_t* pinned = nullptr;
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaMallocHost(&pinned, sizeof(int32_t) * 2 * size_t(max_batch_)),
+                                          "pinned staging buffer"));
+  staging_.reset(pinned);
+  if (verbose)
+    fmt::print(stderr, "gpu memory: weights {:.1f} MiB, kv cache {:.1f} MiB (f16, {} tokens), workspace {:.1f} MiB "
+               "({} tokens per step)\n", double(w_.memory.size()) / (1 << 20), double(kv_.size()) / (1 << 20),
+               n_ctx_, double(a_.memory.size()) / (1 << 20), max_batch_);
+  return {};
+}
+
+Status GpuDecoder::allocate_kv() {
+  DeviceLayout layout;
+  std::vector<size_t> at;
+  for (const LayerSpec& l : spec_.layers) {
+    const size_t n = size_t(n_ctx_) * size_t(l.n_kv_heads) * size_t(l.head_dim);
+    at.push_back(layout.add(n * sizeof(__half)));
+    at.push_back(layout.add(n * sizeof(__half)));
+  }
+  auto mem = DeviceBuffer::allocate(layout.total(), "the KV cache");
+  if (!mem) return mem.status();
+  kv_ = std::move(*mem);
+  for (size_t il = 0; il < spec_.layers.size(); ++il) {
+    k_cache_.push_back(reinterpret_cast<__half*>(kv_.data() + at[2 * il]));
+    v_cache_.push_back(reinterpret_cast<__half*>(kv_.data() + at[2 * il + 1]));
+  }
+  return {};
+}
+
+Status GpuDecoder::allocate_activations() {
+  const size_t B = size_t(max_batch_), f = sizeof(float);
+  int max_heads = 0, max_hd = 0;
+  for (const LayerSpec& l : spec_.layers) {
+    max_heads = std::max(max_heads, l.n_heads);
+    max_hd = std::max(max_hd, l.head_dim);
+  }
+  const size_t d = size_t(spec_.n_embd), qw = size_t(spec_.max_q_width()), kvw = size_t(spec_.max_kv_width());
+  const size_t ff = size_t(spec_.n_ff), vocab = size_t(spec_.n_vocab);
+  const size_t max_in = std::max<size_t>(size_t(w_.max_n_in), std::max(ff, qw));
+  DeviceLayout L;
+  const size_t x = L.add(B * d * f), h = L.add(B * d * f), q = L.add(B * qw * f), k = L.add(B * kvw * f),
+               v = L.add(B * kvw * f), attn = L.add(B * qw * f), o = L.add(B * d * f), gate = L.add(B * ff * f),
+               up = L.add(B * ff * f), logits = L.add(B * vocab * f),
+               ws = L.add(cuda::attention_decode_workspace(cuda::kGemvMaxTokens, max_heads, max_hd, kMaxSplits) * f);
+  // The cuBLAS path only runs for steps of more than kGemvMaxTokens tokens.
+  const bool gemm = max_batch_ > cuda::kGemvMaxTokens;
+  const size_t w16 = L.add(gemm ? size_t(w_.max_matrix_elems) * 2 : 0), x16 = L.add(gemm ? B * max_in * 2 : 0);
+  const size_t tok = L.add(B * 4), pos = L.add(B * 4);
+  auto mem = DeviceBuffer::allocate(L.total(), "activations");
+  if (!mem) return mem.status();
+  a_.memory = std::move(*mem);
+  uint8_t* base = a_.memory.data();
+  auto F = [base](size_t at) { return reinterpret_cast<float*>(base + at); };
+  a_.x = F(x), a_.h = F(h), a_.q = F(q), a_.k = F(k), a_.v = F(v), a_.attn = F(attn), a_.o = F(o);
+  a_.gate = F(gate), a_.up = F(up), a_.logits = F(logits), a_.attn_ws = F(ws);
+  a_.w_f16 = gemm ? reinterpret_cast<__half*>(base + w16) : nullptr;
+  a_.x_f16 = gemm ? reinterpret_cast<__half*>(base + x16) : nullptr;
+  a_.tokens = reinterpret_cast<int32_t*>(base + tok);
+  a_.positions = reinterpret_cast<int32_t*>(base + pos);
+  return {};
+}
+
+Status GpuDecoder::forward(std::span<const int32_t> tokens, int pos, bool all_logits, std::vector<float>& logits) {
+  const int n = int(tokens.size());
+  if (n == 0) return make_error(ErrorKind::invalid_argument, "forward: no tokens");
+  if (pos < 0 || int64_t(pos) + n > n_ctx_)
+    return make_error(ErrorKind::invalid_argument, "context full: {} tokens at position {} exceed the context size {}",
+                      n, pos, n_ctx_);
+  for (int32_t t : tokens)
+    if (t < 0 || t >= spec_.n_vocab)
+      return make_error(ErrorKind::invalid_argument, "token id {} is out of range [0, {})", t, spec_.n_vocab);
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaSetDevice(device_), "cudaSetDevice"));
+  const size_t vocab = size_t(spec_.n_vocab);
+  logits.resize((all_logits ? size_t(n) : 1) * vocab);
+  for (int c0 = 0; c0 < n; c0 += max_batch_) {  // long prompts run in chunks of max_batch tokens
+    const int cn = std::min(max_batch_, n - c0);
+    const bool last = c0 + cn == n;
+    float* dst = all_logits ? logits.data() + size_t(c0) * vocab : (last ? logits.data() : nullptr);
+    EMBER_RETURN_IF_ERROR(step(tokens.data() + c0, cn, pos + c0, all_logits, dst));
+  }
+  return {};
+}
+
+Status GpuDecoder::step(const int32_t* tokens, int n, int pos, bool all_logits, float* logits_host) {
+  int32_t* host = staging_.get();
+  for (int i = 0; i < n; ++i) {
+    host[i] = tokens[i];
+    host[max_batch_ + i] = pos + i;
+  }
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(
+      cudaMemcpyAsync(a_.tokens, host, size_t(n) * 4, cudaMemcpyHostToDevice, stream_), "token upload"));
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(
+      cudaMemcpyAsync(a_.positions, host + max_batch_, size_t(n) * 4, cudaMemcpyHostToDevice, stream_),
+      "position upload"));
+  const int d = spec_.n_embd;
+  const float scale = spec_.embed_scale ? std::sqrt(float(d)) : 1.0f;
+  const DeviceLinear& te = w_.token_embd;
+  EMBER_RETURN_IF_ERROR(cuda::embed({te.type, te.data, te.row_bytes, d, te.n_out, a_.tokens, n, scale, a_.x}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("inp_embd", -1, a_.x, n, d));  // x: [n][n_embd]
+  EMBER_RETURN_IF_ERROR(cuda::rms_norm({a_.x, w_.layers[0].attn_norm, a_.h, n, d, spec_.norm_eps}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("attn_norm", 0, a_.h, n, d));  // h: [n][n_embd]
+  for (int il = 0; il < spec_.n_layers; ++il) {
+    EMBER_RETURN_IF_ERROR(attention_block(il, n, pos));
+    EMBER_RETURN_IF_ERROR(ffn_block(il, n));
+  }
+  EMBER_RETURN_IF_ERROR(output(n, all_logits, logits_host));
+  // The staging buffer is reused by the next step: wait for this one's copies.
+  return cuda::cuda_status(cudaStreamSynchronize(stream_), "forward");
+}
+
+Status GpuDecoder::matmul(const DeviceLinear& w, const float* x, int n, float* y) {
+  const cuda::MatmulParams p{w.type, w.data, w.n_out, w.n_in, w.row_bytes, x, n, y, cublas_, a_.w_f16, a_.x_f16};
+  EMBER_RETURN_IF_ERROR(cuda::matmul(p, stream_));
+  if (w.bias != nullptr) EMBER_RETURN_IF_ERROR(cuda::add_bias({y, w.bias, n, w.n_out}, stream_));
+  return {};
+}
+
+Status GpuDecoder::attention_block(int il, int n, int pos) {
+  const LayerSpec& ls = spec_.layers[size_t(il)];
+  const DeviceLayer& lw = w_.layers[size_t(il)];
+  const int d = spec_.n_embd, hd = ls.head_dim;
+  const int q_w = ls.n_heads * hd, kv_w = ls.n_kv_heads * hd;
+  const float eps = spec_.norm_eps;
+  EMBER_RETURN_IF_ERROR(matmul(lw.wq, a_.h, n, a_.q));  // q: [n][n_heads * head_dim]
+  EMBER_RETURN_IF_ERROR(matmul(lw.wk, a_.h, n, a_.k));  // k: [n][n_kv_heads * head_dim]
+  EMBER_RETURN_IF_ERROR(matmul(lw.wv, a_.h, n, a_.v));  // v: [n][n_kv_heads * head_dim]
+  if (spec_.qk_norm) {
+    EMBER_RETURN_IF_ERROR(cuda::rms_norm({a_.q, lw.q_norm, a_.q, int64_t(n) * ls.n_heads, hd, eps}, stream_));
+    EMBER_RETURN_IF_ERROR(cuda::rms_norm({a_.k, lw.k_norm, a_.k, int64_t(n) * ls.n_kv_heads, hd, eps}, stream_));
+  }
+  const bool neox = spec_.rope_style == cpu::RopeStyle::neox;
+  EMBER_RETURN_IF_ERROR(cuda::rope({a_.q, q_w, a_.positions, n, ls.n_heads, hd, ls.rope_base, ls.rope_scale, neox},
+                                   stream_));
+  EMBER_RETURN_IF_ERROR(cuda::rope({a_.k, kv_w, a_.positions, n, ls.n_kv_heads, hd, ls.rope_base, ls.rope_scale,
+                                    neox}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("q_rope", il, a_.q, n, q_w));
+  EMBER_RETURN_IF_ERROR(dump("k_rope", il, a_.k, n, kv_w));
+  __half* k_cache = k_cache_[size_t(il)];  // [n_ctx][n_kv_heads * head_dim]
+  __half* v_cache = v_cache_[size_t(il)];
+  EMBER_RETURN_IF_ERROR(cuda::kv_store({a_.k, a_.v, k_cache, v_cache, pos, n, kv_w}, stream_));
+
+  cuda::AttentionParams ap;
+  ap.n_tokens = n;
+  ap.pos0 = pos;
+  ap.n_heads = ls.n_heads;
+  ap.n_kv_heads = ls.n_kv_heads;
+  ap.head_dim = hd;
+  ap.window = ls.window;
+  ap.scale = spec_.attn_scale > 0.0f ? spec_.attn_scale : 1.0f / std::sqrt(float(hd));
+  ap.softcap = spec_.attn_softcap;
+  ap.q = a_.q;
+  ap.k = k_cache;
+  ap.v = v_cache;
+  ap.out = a_.attn;  // attn: [n][n_heads * head_dim]
+  if (n <= cuda::kGemvMaxTokens) EMBER_RETURN_IF_ERROR(cuda::attention_decode(ap, a_.attn_ws, kMaxSplits, stream_));
+  else EMBER_RETURN_IF_ERROR(cuda::attention_prefill(ap, stream_));
+  EMBER_RETURN_IF_ERROR(dump("kqv_out", il, a_.attn, n, q_w));
+
+  EMBER_RETURN_IF_ERROR(matmul(lw.wo, a_.attn, n, a_.o));  // o: [n][n_embd]
+  // x += post_norm(o); h = ffn_norm(x)
+  const float* post = spec_.post_norms ? lw.post_attn_norm : nullptr;
+  EMBER_RETURN_IF_ERROR(cuda::residual_norm({a_.x, a_.o, post, lw.ffn_norm, a_.h, n, d, eps}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("attn_out", il, a_.o, n, d));
+  return dump("ffn_norm", il, a_.h, n, d);
+}
+
+Status GpuDecoder::ffn_block(int il, int n) {
+  const DeviceLayer& lw = w_.layers[size_t(il)];
+  const int d = spec_.n_embd, ff = spec_.n_ff;
+  EMBER_RETURN_IF_ERROR(matmul(lw.w_gate, a_.h, n, a_.gate));  // gate: [n][n_ff]
+  EMBER_RETURN_IF_ERROR(matmul(lw.w_up, a_.h, n, a_.up));      // up:   [n][n_ff]
+  const auto act = spec_.act == Activation::gelu_tanh ? cuda::GatedAct::gelu_tanh : cuda::GatedAct::silu;
+  EMBER_RETURN_IF_ERROR(cuda::gated_act({a_.gate, a_.up, a_.gate, int64_t(n) * ff, act}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("ffn_act", il, a_.gate, n, ff));
+  EMBER_RETURN_IF_ERROR(matmul(lw.w_down, a_.gate, n, a_.o));  // o: [n][n_embd]
+  // x += post_norm(o); h = next norm(x): the next layer's attn_norm or the output norm
+  const bool last = il + 1 == spec_.n_layers;
+  const float* next = last ? w_.output_norm : w_.layers[size_t(il) + 1].attn_norm;
+  const float* post = spec_.post_norms ? lw.post_ffn_norm : nullptr;
+  EMBER_RETURN_IF_ERROR(cuda::residual_norm({a_.x, a_.o, post, next, a_.h, n, d, spec_.norm_eps}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("ffn_out", il, a_.o, n, d));
+  EMBER_RETURN_IF_ERROR(dump("l_out", il, a_.x, n, d));
+  return last ? Status() : dump("attn_norm", il + 1, a_.h, n, d);
+}
+
+Status GpuDecoder::output(int n, bool all_logits, float* logits_host) {
+  if (logits_host == nullptr) return {};  // an earlier chunk of a prompt: no logits wanted
+  const int d = spec_.n_embd, rows = all_logits ? n : 1;
+  const float* h = a_.h + size_t(n - rows) * d;  // h: [rows][n_embd], already output-normed
+  EMBER_RETURN_IF_ERROR(dump("result_norm", -1, h, rows, d));
+  EMBER_RETURN_IF_ERROR(matmul(w_.output, h, rows, a_.logits));  // logits: [rows][n_vocab]
+  const int64_t n_logits = int64_t(rows) * spec_.n_vocab;
+  if (spec_.final_softcap > 0.0f)
+    EMBER_RETURN_IF_ERROR(cuda::softcap({a_.logits, n_logits, spec_.final_softcap}, stream_));
+  return cuda::cuda_status(cudaMemcpyAsync(logits_host, a_.logits, size_t(n_logits) * sizeof(float),
+                                           cudaMemcpyDeviceToHost, stream_), "logits download");
+}
+
+Status GpuDecoder::dump(std::string_view name, int il, const float* data, int n, int width) {
+  if (!dump_) return {};
+  dump_host_.resize(size_t(n) * size_t(width));
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaMemcpyAsync(dump_host_.data(), data, dump_host_.size() * sizeof(float),
+                                                          cudaMemcpyDeviceToHost, stream_), "dump"));
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaStreamSynchronize(stream_), "dump"));
+  dump_(name, il, dump_host_.data(), n, width);
+  return {};
+}
+
+}  // namespace
+
+Expected<std::string> describe_device(int device) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    count = 0;
+  }
+  if (device < 0 || device >= count)
+    return make_error(ErrorKind::invalid_argument, "CUDA device {} does not exist ({} device(s) found)", device, count);
+  cudaDeviceProp prop{};
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties"));
+  return fmt::format("{} (device {}, sm_{}{}, {:.1f} GiB)", prop.name, device, prop.major, prop.minor,
+                     double(prop.totalGlobalMem) / (1 << 30));
+}
+
+Expected<std::unique_ptr<Decoder>> make_gpu_decoder(const ModelSpec& spec, const Weights& weights,
+                                                    const GpuDecoderOptions& options) {
+  auto name = describe_device(options.device);
+  if (!name) return name.status();
+  if (options.n_ctx < 1 || options.max_batch < 1)
+    return make_error(ErrorKind::invalid_argument, "GPU decoder: context {} and batch {} must be positive",
+                      options.n_ctx, options.max_batch);
+  auto dec = std::make_unique<GpuDecoder>(spec, options);
+  EMBER_RETURN_IF_ERROR(dec->init(weights, options.verbose));
+  return std::unique_ptr<Decoder>(std::move(dec));
+}
+
+}  // namespace ember::model::gpu
