@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) into build-fuzz/ and runs each
+# for SECONDS (default 60) from its committed seed corpus (copied, so the repo stays
+# clean). Any crash leaves its input in build-fuzz/crashes/ and fails the script.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(gguf_fuzz tokenize_fuzz template_fuzz)
+
+if ! command -v clang++ >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+fi
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DEMBER_FUZZ=ON -DEMBER_CUDA=OFF -DEMBER_TESTS=ON >/dev/null
+cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
+
+export EMBER_MODELS_DIR=${EMBER_MODELS_DIR:-$PWD/models}
+mkdir -p build-fuzz/crashes
+status=0
+for t in "${targets[@]}"; do
+  case $t in
+    gguf_fuzz) seeds=tests/fuzz/corpus/gguf ;;
+    tokenize_fuzz) seeds=tests/fuzz/corpus/text ;;
+    template_fuzz) seeds=tests/fixtures/templates ;;
+    *) echo "unknown target $t" >&2; exit 2 ;;
+  esac
+  work=build-fuzz/corpus-$t
+  mkdir -p "$work"
+  cp -n "$seeds"/* "$work"/ 2>/dev/null || true
+  log=build-fuzz/$t.log
+  if build-fuzz/tests/fuzz/$t -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+       -artifact_prefix=build-fuzz/crashes/$t- "$work" >"$log" 2>&1; then
+    echo "$t: clean, $(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#') execs in ${seconds}s"
+  else
+    echo "$t: FAILED (see $log)"; tail -30 "$log"; status=1
+  fi
+done
+exit $status
