@@ -9,22 +9,36 @@ namespace ember::model {
 
 namespace {
 
+class GgufSource final : public TensorSource {
+ public:
+  explicit GgufSource(const gguf::File& file) : file_(file) {}
+  std::optional<TensorRef> find(std::string_view name) const override {
+    const gguf::TensorInfo* t = file_.find_tensor(name);
+    if (t == nullptr) return std::nullopt;
+    return TensorRef{t->type, t->n_dims, t->ne, t->n_elements, t->n_bytes, t->data};
+  }
+  const std::string& name() const override { return file_.name(); }
+
+ private:
+  const gguf::File& file_;
+};
+
 class Loader {
  public:
-  Loader(const gguf::File& file, Weights& w) : file_(file), w_(w) {}
+  Loader(const TensorSource& file, Weights& w) : file_(file), w_(w) {}
 
   Status matrix(const std::string& name, int64_t n_in, int64_t n_out, bool required, Linear& out) {
-    const gguf::TensorInfo* t = file_.find_tensor(name);
-    if (t == nullptr) {
+    const std::optional<TensorRef> t = file_.find(name);
+    if (!t) {
       if (!required) return {};
-      return make_error(ErrorKind::invalid_file, "{}: missing tensor '{}'", file_.name(), name);
+      return make_error(ErrorKind::invalid_file, "{}: missing tensor '{}'", file_.name(), file_.display_name(name));
     }
     if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out)
       return make_error(ErrorKind::invalid_file, "{}: tensor '{}' has shape [{}, {}], expected [{}, {}]",
-                        file_.name(), name, t->ne[0], t->ne[1], n_in, n_out);
+                        file_.name(), file_.display_name(name), t->ne[0], t->ne[1], n_in, n_out);
     if (!quant::traits(t->type).computable)
       return make_error(ErrorKind::unsupported, "{}: tensor '{}' has type {}, which ember cannot compute yet",
-                        file_.name(), name, quant::type_name(t->type));
+                        file_.name(), file_.display_name(name), quant::type_name(t->type));
     out.name = name;
     out.type = t->type;
     out.data = t->data;
@@ -36,16 +50,16 @@ class Loader {
   }
 
   Status vector(const std::string& name, int64_t n, bool required, std::vector<float>& out) {
-    const gguf::TensorInfo* t = file_.find_tensor(name);
-    if (t == nullptr) {
+    const std::optional<TensorRef> t = file_.find(name);
+    if (!t) {
       if (!required) return {};
-      return make_error(ErrorKind::invalid_file, "{}: missing tensor '{}'", file_.name(), name);
+      return make_error(ErrorKind::invalid_file, "{}: missing tensor '{}'", file_.name(), file_.display_name(name));
     }
     if (t->n_elements != n || t->ne[0] != n)
-      return make_error(ErrorKind::invalid_file, "{}: tensor '{}' has {} elements, expected {}", file_.name(), name,
+      return make_error(ErrorKind::invalid_file, "{}: tensor '{}' has {} elements, expected {}", file_.name(), file_.display_name(name),
                         t->n_elements, n);
     if (!quant::traits(t->type).computable)
-      return make_error(ErrorKind::unsupported, "{}: tensor '{}' has unsupported type {}", file_.name(), name,
+      return make_error(ErrorKind::unsupported, "{}: tensor '{}' has unsupported type {}", file_.name(), file_.display_name(name),
                         quant::type_name(t->type));
     out.resize(size_t(n));
     quant::dequantize_row(t->type, t->data, out.data(), n);
@@ -61,7 +75,7 @@ class Loader {
     return vector(name, n_out, false, out.bias);
   }
 
-  const gguf::File& file_;
+  const TensorSource& file_;
   Weights& w_;
 };
 
@@ -88,8 +102,12 @@ Status load_layer(Loader& ld, const ModelSpec& spec, int il, LayerWeights& lw) {
 }  // namespace
 
 Expected<Weights> load_weights(const gguf::File& file, const ModelSpec& spec) {
+  return load_weights(GgufSource(file), spec);
+}
+
+Expected<Weights> load_weights(const TensorSource& source, const ModelSpec& spec) {
   Weights w;
-  Loader ld(file, w);
+  Loader ld(source, w);
   EMBER_RETURN_IF_ERROR(ld.matrix("token_embd.weight", spec.n_embd, spec.n_vocab, true, w.token_embd));
   EMBER_RETURN_IF_ERROR(ld.vector("output_norm.weight", spec.n_embd, true, w.output_norm));
   EMBER_RETURN_IF_ERROR(ld.matrix("output.weight", spec.n_embd, spec.n_vocab, false, w.output));

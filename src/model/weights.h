@@ -1,8 +1,13 @@
 // Weights of a decoder as views into the mapped model file (matrices) plus small
 // owned f32 vectors (norm scales, biases). Every shape is checked against the spec.
+// Tensors are looked up by their GGUF names; other formats (Hugging Face safetensors,
+// model/archs/hf.h) translate their names into these through a TensorSource.
 #pragma once
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -41,6 +46,27 @@ struct Weights {
   uint64_t n_bytes = 0;          // bytes of all tensors used
 };
 
+// One tensor as the loader sees it, whatever file holds it.
+struct TensorRef {
+  quant::Type type = quant::Type::F32;
+  int n_dims = 0;
+  std::array<int64_t, 4> ne{1, 1, 1, 1};  // ne[0] is the contiguous dimension
+  int64_t n_elements = 0;
+  uint64_t n_bytes = 0;
+  const void* data = nullptr;  // stays valid while the source lives
+};
+
+// Tensors by GGUF name ("blk.0.attn_q.weight"); name() labels errors.
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  virtual std::optional<TensorRef> find(std::string_view gguf_name) const = 0;
+  virtual const std::string& name() const = 0;
+  // How errors spell a tensor (the source's own name for it).
+  virtual std::string display_name(std::string_view gguf_name) const { return std::string(gguf_name); }
+};
+
 Expected<Weights> load_weights(const gguf::File& file, const ModelSpec& spec);
+Expected<Weights> load_weights(const TensorSource& source, const ModelSpec& spec);
 
 }  // namespace ember::model

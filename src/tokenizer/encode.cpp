@@ -56,7 +56,7 @@ size_t SpecialMatcher::match(std::string_view text, size_t pos, const std::funct
 void Tokenizer::Data::encode_spm(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
   std::string normalized;
   normalized.reserve(text.size() + 3);
-  if (add_space_prefix && at_start) normalized += kSpaceMark;
+  if (add_space_prefix && at_start && !(space_prefix_if_missing && text.starts_with(' '))) normalized += kSpaceMark;
   for (char ch : text) {
     if (ch == ' ') normalized += kSpaceMark;
     else normalized.push_back(ch);
@@ -130,7 +130,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   const auto encode_text = [&](size_t begin, size_t end) {
     if (begin >= end) return;
     const std::string_view part = text.substr(begin, end - begin);
-    if (d.kind == ModelKind::spm) d.encode_spm(part, begin == 0, out);
+    if (d.kind == ModelKind::spm) d.encode_spm(part, begin == 0 || d.space_prefix_each_segment, out);
     else d.encode_bpe(part, out);
   };
   size_t start = 0;

@@ -16,6 +16,10 @@
 #include "core/status.h"
 #include "formats/gguf/gguf.h"
 
+namespace ember::hf {
+struct TokenizerSource;
+}
+
 namespace ember::tok {
 
 // tokenizer.ggml.token_type values.
@@ -27,6 +31,10 @@ class Tokenizer {
  public:
   // Reads and validates tokenizer.ggml.*; errors name the key and the offending value.
   static Expected<Tokenizer> from_gguf(const gguf::File& file);
+  // Builds the same tables from a Hugging Face tokenizer.json + tokenizer_config.json
+  // (BPE: byte-level, or SentencePiece-style with byte_fallback). See docs/hf.md.
+  static Expected<Tokenizer> from_hf(const hf::TokenizerSource& source);
+  static Expected<Tokenizer> from_hf_dir(const std::string& dir);  // reads the files first
 
   // add_special: add BOS/EOS as the model's add_bos/add_eos say. parse_special: match the
   // text of control/user-defined tokens (e.g. "<|im_start|>", "<start_of_turn>") in `text`.

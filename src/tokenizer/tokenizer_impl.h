@@ -69,6 +69,11 @@ struct Tokenizer::Data {
 
   int32_t bos = -1, eos = -1, unk = -1, pad = -1, eot = -1, eom = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = false;
+  // The space prefix goes before every stretch of text between special tokens, not only
+  // the first (Hugging Face's legacy Prepend("▁") normalizer runs on each stretch).
+  bool space_prefix_each_segment = false;
+  // The prefix is left out when the stretch already starts with a space (HF's Metaspace).
+  bool space_prefix_if_missing = false;
 
   bool valid_id(int32_t id) const { return id >= 0 && id < static_cast<int32_t>(texts.size()); }
   void encode_spm(std::string_view text, bool at_start, std::vector<int32_t>& out) const;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/archs/arch.h"
+#include "model/archs/hf.h"
 
 namespace ember::model {
 
@@ -32,6 +33,53 @@ Expected<ModelSpec> gemma3_spec(const ArchKeys& keys) {
       l.rope_scale = 1.0f;
     }
   }
+  return spec;
+}
+
+}  // namespace ember::model
+
+// ---- Hugging Face: Gemma3ForCausalLM, and the text model of Gemma3ForConditionalGeneration ----
+
+namespace ember::model {
+
+namespace {
+
+const HfLayerNames kGemma3HfNames = {
+    {"input_layernorm", "attn_norm"},             {"self_attn.q_proj", "attn_q"},
+    {"self_attn.k_proj", "attn_k"},               {"self_attn.v_proj", "attn_v"},
+    {"self_attn.o_proj", "attn_output"},          {"self_attn.q_norm", "attn_q_norm"},
+    {"self_attn.k_norm", "attn_k_norm"},          {"post_attention_layernorm", "post_attention_norm"},
+    {"pre_feedforward_layernorm", "ffn_norm"},    {"post_feedforward_layernorm", "post_ffw_norm"},
+    {"mlp.gate_proj", "ffn_gate"},                {"mlp.up_proj", "ffn_up"},
+    {"mlp.down_proj", "ffn_down"},
+};
+
+}  // namespace
+
+Expected<HfModelSpec> gemma3_spec_from_hf(const hf::Config& config) {
+  auto spec = common_spec_from_hf(config, "gemma3");
+  if (!spec) return spec;
+  HfModelSpec& h = *spec;
+  ModelSpec& s = h.spec;
+  h.layer_names = kGemma3HfNames;
+  h.norm_plus_one = true;
+  s.qk_norm = true;
+  s.post_norms = true;
+  s.embed_scale = true;
+  const hf::JsonFields f = config.fields();
+  auto tied = f.bool_or("tie_word_embeddings", true);  // Gemma's default
+  auto qpas = f.float_or("query_pre_attn_scalar", double(s.layers[0].head_dim), 1e-6, 1e9);
+  auto final_cap = f.float_or("final_logit_softcapping", 0.0, 0.0, 1e9);
+  auto attn_cap = f.float_or("attn_logit_softcapping", 0.0, 0.0, 1e9);
+  const char* pattern_key = f.has("sliding_window_pattern") ? "sliding_window_pattern" : "_sliding_window_pattern";
+  auto period = f.int_or(pattern_key, 6, 1, 1024);
+  for (const Status& st : {tied.status(), qpas.status(), final_cap.status(), attn_cap.status(), period.status()})
+    if (!st.ok()) return st;
+  h.tied_embeddings = *tied;
+  s.attn_scale = float(1.0 / std::sqrt(*qpas));
+  s.final_softcap = float(*final_cap);
+  s.attn_softcap = float(*attn_cap);
+  EMBER_RETURN_IF_ERROR(apply_layer_types(config, h, [&](int il) { return (il + 1) % *period != 0; }, true));
   return spec;
 }
 
