@@ -37,5 +37,6 @@ std::string process_escapes(const std::string& s);
 void register_run(CLI::App& app, int& exit_code);
 void register_info(CLI::App& app, int& exit_code);
 void register_perplexity(CLI::App& app, int& exit_code);
+void register_chat(CLI::App& app, int& exit_code);
 
 }  // namespace ember::cli

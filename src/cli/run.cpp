@@ -54,6 +54,7 @@ int run(const RunOptions& o) {
   runtime::GenerateOptions go;
   go.max_tokens = o.n_predict;
   go.sampling = o.sampling;
+  go.sampling.banned = runtime::invalid_tokens(model.tokenizer, model.spec.n_vocab);
   go.stop = o.stop;
   go.ignore_eos = o.ignore_eos;
   go.prefill_chunk = o.batch;

@@ -13,6 +13,20 @@ int32_t argmax(std::span<const float> logits) {
 Sampler::Sampler(const SamplingParams& params) : params_(params) {
   seed_ = params.seed == ~0ull ? std::random_device{}() : params.seed;
   rng_.seed(seed_);
+  for (int32_t id : params.banned) {
+    if (id < 0) continue;
+    if (size_t(id) >= banned_.size()) banned_.resize(size_t(id) + 1, false);
+    banned_[size_t(id)] = true;
+  }
+}
+
+std::vector<int32_t> invalid_tokens(const tok::Tokenizer& tokenizer, int n_logits) {
+  std::vector<int32_t> out;
+  const int32_t n_vocab = tokenizer.n_vocab();
+  for (int32_t id = 0; id < std::min(n_vocab, n_logits); ++id)
+    if (tokenizer.token_type(id) == tok::TokenType::unused) out.push_back(id);
+  for (int32_t id = n_vocab; id < n_logits; ++id) out.push_back(id);
+  return out;
 }
 
 void Sampler::reset() {
@@ -37,8 +51,11 @@ void Sampler::apply_repeat_penalty(std::vector<Candidate>& c) const {
 
 int32_t Sampler::sample(std::span<const float> logits) {
   auto& c = candidates_;
-  c.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) c[i] = {int32_t(i), logits[i], 0.0f};
+  c.clear();
+  c.reserve(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (i >= banned_.size() || !banned_[i]) c.push_back({int32_t(i), logits[i], 0.0f});
+  if (c.empty()) return argmax(logits);  // everything banned: nothing better to do
   apply_repeat_penalty(c);
   auto by_logit = [](const Candidate& a, const Candidate& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
   if (params_.temperature <= 0.0f) return std::min_element(c.begin(), c.end(), by_logit)->id;

@@ -1,11 +1,14 @@
 // Token sampling from logits: greedy, or penalties -> top-k -> top-p -> min-p ->
-// temperature -> draw, in llama.cpp's order. Deterministic for a given seed.
+// temperature -> draw, in llama.cpp's order. Deterministic for a given seed. Banned
+// tokens are never chosen, on every path (greedy included).
 #pragma once
 #include <cstdint>
 #include <deque>
 #include <random>
 #include <span>
 #include <vector>
+
+#include "tokenizer/tokenizer.h"
 
 namespace ember::runtime {
 
@@ -17,6 +20,8 @@ struct SamplingParams {
   float repeat_penalty = 1.0f;  // 1: off
   int repeat_last_n = 64;       // tokens the penalty looks back over
   uint64_t seed = 0xffffffffffffffffull;  // all ones: random seed
+  // Token ids that are never sampled (see invalid_tokens). Ids outside the logits are ignored.
+  std::vector<int32_t> banned;
 };
 
 class Sampler {
@@ -40,8 +45,15 @@ class Sampler {
   std::mt19937_64 rng_;
   std::deque<int32_t> recent_;
   std::vector<Candidate> candidates_;
+  std::vector<bool> banned_;  // by id; empty when nothing is banned
 };
 
 int32_t argmax(std::span<const float> logits);
+
+// Tokens no model should emit: ids the tokenizer marks UNUSED, and ids past the
+// tokenizer's vocabulary when the output layer has extra (padding) rows. Special tokens
+// the model is trained to emit (end of turn, think tags, tool-call and channel markers)
+// stay sampleable.
+std::vector<int32_t> invalid_tokens(const tok::Tokenizer& tokenizer, int n_logits);
 
 }  // namespace ember::runtime
