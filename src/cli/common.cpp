@@ -31,7 +31,7 @@ int report(const Status& st) {
 }
 
 void add_model_options(CLI::App& app, ModelOptions& o) {
-  app.add_option("-m,--model", o.path, "path to a GGUF model file")->required();
+  app.add_option("-m,--model", o.path, "a GGUF file or a Hugging Face model directory")->required();
   app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
   app.add_option("-c,--ctx-size", o.ctx_size, "context size in tokens")->check(CLI::Range(1, 1 << 24));
   app.add_option("--device", o.device, "CUDA device to run on (default: 0 when one is present)")
