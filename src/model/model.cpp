@@ -47,12 +47,15 @@ Expected<std::unique_ptr<Model>> Model::load_hf(const std::string& path) {
   if (tokenizer->n_vocab() > spec->spec.n_vocab)
     return make_error(ErrorKind::invalid_file, "{}: tokenizer has {} tokens but vocab_size is only {}", *dir,
                       tokenizer->n_vocab(), spec->spec.n_vocab);
+  auto quant = hf::read_quant_config(*config);
+  if (!quant) return quant.status();
   auto checkpoint = safetensors::Checkpoint::open(*dir);
   if (!checkpoint) return checkpoint.status();
-  auto tensors = HfTensors::build(std::move(*checkpoint), *spec);
+  auto tensors = HfTensors::build(std::move(*checkpoint), *spec, *quant);
   if (!tensors) return tensors.status();
   auto weights = load_weights(**tensors, spec->spec);
   if (!weights) return weights.status();
+  EMBER_RETURN_IF_ERROR((*tensors)->apply_extras(*weights));  // NVFP4 global scales, low-rank branches
   if (spec->norm_plus_one) add_one_to_norms(*weights);
   return std::make_unique<Model>(Model{{}, std::move(spec->spec), std::move(*weights), std::move(*tokenizer),
                                        source->config.chat_template, std::move(*tensors), std::move(*generation)});

@@ -17,7 +17,19 @@
 
 namespace ember::model {
 
-// y = x · Wᵀ (+ bias), W stored as n_out rows of n_in elements.
+// One factor of a Linear's low-rank branch: rows of F32 or BF16 (owned by whoever owns the
+// Linear's data, e.g. the Model's HfTensors, or mapped from the file).
+struct LowRankFactor {
+  quant::Type type = quant::Type::F32;
+  const void* data = nullptr;
+};
+
+// y = x · Wᵀ (+ bias), W stored as n_out rows of n_in elements. Quantized checkpoints add
+// (all optional, see docs/quant.md):
+//   x' = x ⊙ pre_quant_scale                    (ModelOpt NVFP4_SVD; else x' = x)
+//   y  = (x' · Wᵀ) · scale + (x' · Aᵀ) · Bᵀ + bias
+// with `scale` the per-tensor NVFP4 global scale and A = lowrank_a [rank][n_in],
+// B = lowrank_b [n_out][rank] the low-rank ("decomposed linear") compensation.
 struct Linear {
   std::string name;
   quant::Type type = quant::Type::F32;
@@ -26,8 +38,16 @@ struct Linear {
   int64_t n_out = 0;
   int64_t row_bytes = 0;
   std::vector<float> bias;  // empty: none
+  float scale = 1.0f;       // multiplies x · Wᵀ (the NVFP4 global scale)
+  LowRankFactor lowrank_a;  // [rank][n_in]
+  LowRankFactor lowrank_b;  // [n_out][rank]
+  int64_t rank = 0;         // 0: no low-rank branch
+  std::vector<float> pre_quant_scale;  // [n_in]; empty: none
 
   bool present() const { return data != nullptr; }
+  bool has_lowrank() const { return rank > 0; }
+  // True when the Linear is more than the plain y = x · Wᵀ (+ bias) of a GGUF file.
+  bool has_extras() const { return scale != 1.0f || has_lowrank() || !pre_quant_scale.empty(); }
   const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + i * row_bytes; }
 };
 

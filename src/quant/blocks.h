@@ -123,6 +123,25 @@ struct block_q8_k {
   int16_t bsums[kQK_K / 16];
 };
 
+// The FP4 formats store E2M1 codes (quant/fp4.h): bit 3 sign, values
+// ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}.
+
+// MXFP4 (OCP microscaling, ggml id 39): x = e2m1(q) * 2^(e - 127). GGUF pairing:
+// qs[j] low nibble -> element j, high nibble -> element j + 16.
+struct block_mxfp4 {
+  uint8_t e;  // E8M0 exponent (0xff: NaN)
+  uint8_t qs[kQK / 2];
+};
+
+// NVFP4 block of 16 (ember-internal type, never in GGUF): x = e2m1(q) * e4m3(d), times
+// the tensor's global scale that lives outside the blocks (Linear::scale). HF pairing:
+// qs[j] low nibble -> element 2j, high nibble -> element 2j + 1.
+constexpr int kQK_NV = 16;
+struct block_nvfp4 {
+  uint8_t d;  // FP8 E4M3 block scale
+  uint8_t qs[kQK_NV / 2];
+};
+
 #pragma pack(pop)
 
 static_assert(sizeof(block_q4_0) == 18);
@@ -137,6 +156,8 @@ static_assert(sizeof(block_q4_k) == 144);
 static_assert(sizeof(block_q5_k) == 176);
 static_assert(sizeof(block_q6_k) == 210);
 static_assert(sizeof(block_q8_k) == 292);
+static_assert(sizeof(block_mxfp4) == 17);
+static_assert(sizeof(block_nvfp4) == 9);
 
 // Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block.
 inline void unpack_scale_min_k4(const uint8_t* scales, int j, uint8_t* scale, uint8_t* min) {

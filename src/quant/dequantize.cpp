@@ -5,6 +5,7 @@
 #include "core/check.h"
 #include "core/half.h"
 #include "quant/blocks.h"
+#include "quant/fp4.h"
 
 namespace ember::quant {
 
@@ -194,6 +195,8 @@ void dequantize_row(Type type, const void* src, float* dst, int64_t n) {
     case Type::Q5_K: return dequant_q5_k(static_cast<const block_q5_k*>(src), dst, nb);
     case Type::Q6_K: return dequant_q6_k(static_cast<const block_q6_k*>(src), dst, nb);
     case Type::Q8_K: return dequant_q8_k(static_cast<const block_q8_k*>(src), dst, nb);
+    case Type::MXFP4: return dequantize_row_mxfp4(src, dst, n);
+    case Type::NVFP4: return dequantize_row_nvfp4(src, dst, n, 1.0f);  // without the global scale
     default: EMBER_CHECK(false && "dequantize_row: unsupported type");
   }
 }

@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/half.h"
 #include "quant/blocks.h"
+#include "quant/fp4.h"
 #include "quant/quantize_k.h"
 
 namespace ember::quant {
@@ -159,6 +160,8 @@ void quantize_row(Type type, const float* src, void* dst, int64_t n) {
     case Type::Q8_0: return quantize_q8_0(src, static_cast<block_q8_0*>(dst), nb);
     case Type::Q8_1: return quantize_q8_1(src, static_cast<block_q8_1*>(dst), nb);
     case Type::Q8_K: return quantize_q8_k(src, static_cast<block_q8_k*>(dst), nb);
+    case Type::MXFP4: return quantize_row_mxfp4(src, dst, n);
+    case Type::NVFP4: return quantize_row_nvfp4(src, dst, n, 1.0f);  // global scale 1
     case Type::Q2_K:
     case Type::Q3_K:
     case Type::Q4_K:

@@ -21,11 +21,13 @@ constexpr TypeTraits kTraits[] = {
     {Type::I32, "I32", 1, 4, false},       {Type::I64, "I64", 1, 8, false},
     {Type::F64, "F64", 1, 8, false},       {Type::IQ1_M, "IQ1_M", 256, 56, false},
     {Type::BF16, "BF16", 1, 2, true},      {Type::TQ1_0, "TQ1_0", 256, 54, false},
-    {Type::TQ2_0, "TQ2_0", 256, 66, false}, {Type::MXFP4, "MXFP4", 32, 17, false},
+    {Type::TQ2_0, "TQ2_0", 256, 66, false}, {Type::MXFP4, "MXFP4", 32, 17, true},
+    {Type::NVFP4, "NVFP4", 16, 9, true},
 };
 }  // namespace
 
 std::optional<TypeTraits> type_traits(uint32_t type_id) {
+  if (type_id >= kFirstInternalType) return std::nullopt;
   for (const auto& t : kTraits)
     if (uint32_t(t.type) == type_id) return t;
   return std::nullopt;

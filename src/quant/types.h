@@ -12,7 +12,10 @@ enum class Type : uint32_t {
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
   IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
   TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+  // ember-internal ids (>= kFirstInternalType): never read from or written to GGUF.
+  NVFP4 = 1000,
 };
+inline constexpr uint32_t kFirstInternalType = 1000;
 
 struct TypeTraits {
   Type type;
@@ -22,7 +25,8 @@ struct TypeTraits {
   bool computable;      // ember can dequantize / multiply it on the CPU
 };
 
-// Traits of a known type id, or nullopt for an id ember does not know.
+// Traits of a known GGUF (ggml) type id, or nullopt for an id ember does not know or an
+// ember-internal id (NVFP4), which no file may claim.
 std::optional<TypeTraits> type_traits(uint32_t type_id);
 const TypeTraits& traits(Type type);  // type must be known
 std::string_view type_name(Type type);

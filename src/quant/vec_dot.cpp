@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/half.h"
 #include "quant/blocks.h"
+#include "quant/fp4.h"
 #include "quant/quantize.h"
 
 namespace ember::quant {
@@ -239,10 +240,12 @@ Type vec_dot_type(Type weight) {
   switch (weight) {
     case Type::F32:
     case Type::F16:
-    case Type::BF16: return Type::F32;
+    case Type::BF16:
+    case Type::NVFP4: return Type::F32;
     case Type::Q4_0:
     case Type::Q5_0:
-    case Type::Q8_0: return Type::Q8_0;
+    case Type::Q8_0:
+    case Type::MXFP4: return Type::Q8_0;
     case Type::Q4_1:
     case Type::Q5_1: return Type::Q8_1;
     case Type::Q2_K:
@@ -277,6 +280,8 @@ VecDotFn vec_dot_fn_scalar(Type weight) {
     case Type::Q4_K: return dot_q4_k;
     case Type::Q5_K: return dot_q5_k;
     case Type::Q6_K: return dot_q6_k;
+    case Type::MXFP4: return vec_dot_mxfp4_q8_0;
+    case Type::NVFP4: return vec_dot_nvfp4_f32;
     default: EMBER_CHECK(false && "vec_dot: unsupported weight type"); return nullptr;
   }
 }

@@ -2,7 +2,9 @@
 // matmul. The activation is first quantized to vec_dot_type(weight) (once per row),
 // then dotted block by block with integer arithmetic as ggml does:
 //   Q4_0, Q5_0, Q8_0 -> Q8_0;  Q4_1, Q5_1 -> Q8_1;  Q2_K..Q6_K -> Q8_K;
-//   F32, F16, BF16 -> F32 (the activation is used as is).
+//   MXFP4 -> Q8_0 (E2M1 values doubled are int8);
+//   F32, F16, BF16, NVFP4 -> F32 (the activation is used as is; NVFP4 rows may be any
+//   multiple of 16 long, which Q8_0's blocks of 32 would not allow).
 #pragma once
 #include <cstdint>
 
@@ -35,6 +37,7 @@ bool vec_dot_has_simd(Type weight);
 // K-quant ones in vec_dot_k_avx2.cpp).
 VecDotFn vec_dot_fn_avx2(Type weight);
 VecDotFn vec_dot_fn_k_avx2(Type weight);
+VecDotFn vec_dot_fn_fp4_avx2(Type weight);  // vec_dot_fp4_avx2.cpp
 // Internal: AVX2 activation quantizer; false when none (quantize_avx2.cpp).
 bool quantize_activation_avx2(Type act_type, const float* x, void* dst, int64_t n);
 

@@ -186,6 +186,8 @@ VecDotFn vec_dot_fn_avx2(Type weight) {
     case Type::Q5_0: return dot_simple<KernelQ5_0>;
     case Type::Q5_1: return dot_simple<KernelQ5_1>;
     case Type::Q8_0: return dot_simple<KernelQ8_0>;
+    case Type::MXFP4:
+    case Type::NVFP4: return vec_dot_fn_fp4_avx2(weight);
     default: return vec_dot_fn_k_avx2(weight);
   }
 }

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "formats/hf/config.h"
+#include "formats/hf/quant_config.h"
 #include "formats/safetensors/safetensors.h"
 #include "model/spec.h"
 #include "model/weights.h"
@@ -42,11 +43,16 @@ Expected<HfModelSpec> gemma3_spec_from_hf(const hf::Config& config);  // Gemma 3
 Expected<HfModelSpec> spec_from_hf(const hf::Config& config);
 
 // The tensors of a checkpoint under GGUF names. Holds the checkpoint (its mappings) and any
-// tensor it had to convert (F64, misaligned data, FP8 with scales), so the views it hands
-// out live as long as it does.
+// tensor it had to convert (F64, misaligned data, FP8 with scales, NVFP4 repacked into
+// ember's blocks, low-rank factors), so the views it hands out live as long as it does.
 class HfTensors final : public TensorSource {
  public:
-  static Expected<std::unique_ptr<HfTensors>> build(safetensors::Checkpoint checkpoint, const HfModelSpec& spec);
+  static Expected<std::unique_ptr<HfTensors>> build(safetensors::Checkpoint checkpoint, const HfModelSpec& spec,
+                                                    const hf::QuantConfig& quant = {});
+
+  // Sets what load_weights cannot see on the Linears of quantized modules: the NVFP4
+  // global scale, pre_quant_scale and the low-rank factors (hf_nvfp4.cpp).
+  Status apply_extras(Weights& w) const;
 
   std::optional<TensorRef> find(std::string_view gguf_name) const override;
   const std::string& name() const override { return checkpoint_.name(); }
@@ -57,6 +63,20 @@ class HfTensors final : public TensorSource {
  private:
   Status add(const std::string& gguf_name, const safetensors::TensorInfo& t);
   Status add_fp8(const std::string& gguf_name, const safetensors::TensorInfo& t);
+  // A quantized module's packed weight (`module` is its HF name without ".weight").
+  Status add_nvfp4(const std::string& gguf_name, const std::string& module, const safetensors::TensorInfo& packed,
+                   bool compressed_tensors);
+  struct Extras {
+    float scale = 1.0f;
+    LowRankFactor a, b;
+    int64_t rank = 0;
+    std::vector<float> pre_quant_scale;
+  };
+  Status add_lowrank(const std::string& module, int64_t n_in, int64_t n_out, Extras& e);
+  // A float tensor of n elements (any shape) as f32; `what` names it in errors.
+  Expected<std::vector<float>> small_vector(const std::string& tensor, int64_t n) const;
+  // An F32/F16/BF16 matrix [rows][cols] copied into an owned buffer.
+  Expected<LowRankFactor> factor(const std::string& tensor, int64_t rows, int64_t cols);
 
   safetensors::Checkpoint checkpoint_;
   std::string prefix_;  // of the decoder's tensors, e.g. "model."
@@ -64,6 +84,8 @@ class HfTensors final : public TensorSource {
   std::map<std::string, TensorRef, std::less<>> refs_;
   std::map<std::string, std::string, std::less<>> hf_names_;  // GGUF name -> HF name
   std::vector<std::vector<uint8_t>> owned_;                   // converted tensors
+  hf::QuantConfig quant_;
+  std::map<std::string, Extras, std::less<>> extras_;         // GGUF weight name -> extras
   size_t n_ignored_ = 0;
 };
 

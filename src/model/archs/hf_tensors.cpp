@@ -42,9 +42,11 @@ bool split_layer_name(std::string_view rest, int64_t* il, std::string_view* modu
 
 }  // namespace
 
-Expected<std::unique_ptr<HfTensors>> HfTensors::build(st::Checkpoint checkpoint, const HfModelSpec& spec) {
+Expected<std::unique_ptr<HfTensors>> HfTensors::build(st::Checkpoint checkpoint, const HfModelSpec& spec,
+                                                      const hf::QuantConfig& quant) {
   auto t = std::unique_ptr<HfTensors>(new HfTensors());
   t->checkpoint_ = std::move(checkpoint);
+  t->quant_ = quant;
   const st::Checkpoint& c = t->checkpoint_;
   const char* prefix = nullptr;
   for (const char* p : kPrefixes)
@@ -58,7 +60,10 @@ Expected<std::unique_ptr<HfTensors>> HfTensors::build(st::Checkpoint checkpoint,
                       "or language_model.model.embed_tokens.weight)", c.name());
   t->prefix_ = prefix;
   t->layer_names_ = spec.layer_names;
-  for (const std::string& name : c.tensor_names()) {
+  for (const std::string& full_name : c.tensor_names()) {
+    // compressed-tensors stores a quantized "<module>.weight" as "<module>.weight_packed".
+    const bool ct_packed = full_name.ends_with(".weight_packed");
+    const std::string name = ct_packed ? full_name.substr(0, full_name.size() - 7) : full_name;
     std::string gguf;
     const std::string_view rest = std::string_view(name).substr(name.starts_with(prefix) ? strlen(prefix) : 0);
     int64_t il = 0;
@@ -79,8 +84,15 @@ Expected<std::unique_ptr<HfTensors>> HfTensors::build(st::Checkpoint checkpoint,
       ++t->n_ignored_;
       continue;
     }
-    t->hf_names_[gguf] = name;
-    EMBER_RETURN_IF_ERROR(t->add(gguf, *c.find_tensor(name)));
+    t->hf_names_[gguf] = full_name;
+    const st::TensorInfo& info = *c.find_tensor(full_name);
+    const std::string hf_module = name.ends_with(".weight") ? name.substr(0, name.size() - 7) : "";
+    const bool modelopt_packed = !ct_packed && !hf_module.empty() && info.dtype == st::Dtype::U8 &&
+                                 c.find_tensor(hf_module + ".weight_scale") != nullptr;
+    if (ct_packed || modelopt_packed)
+      EMBER_RETURN_IF_ERROR(t->add_nvfp4(gguf, hf_module, info, ct_packed));
+    else
+      EMBER_RETURN_IF_ERROR(t->add(gguf, info));
   }
   if (!spec.tied_embeddings && t->refs_.find("output.weight") == t->refs_.end())
     return make_error(ErrorKind::invalid_file, "{}: missing tensor 'lm_head.weight' (tie_word_embeddings is false)",

@@ -56,6 +56,10 @@ class Uploader {
   }
 
   Status matrix(const Linear& l, DeviceLinear& out, DeviceWeights& w) {
+    if (l.type == quant::Type::NVFP4 || l.has_extras())  // CPU-only for now (docs/quant.md)
+      return make_error(ErrorKind::unsupported, "tensor '{}' ({}{}) needs NVFP4 / global-scale / low-rank / "
+                        "pre_quant_scale support, which the CUDA decoder does not have yet; use the CPU", l.name,
+                        quant::type_name(l.type), l.has_lowrank() ? fmt::format(", rank {}", l.rank) : "");
     if (!cuda::weight_type_supported(l.type) || l.n_in % cuda::weight_row_multiple(l.type) != 0)
       return make_error(ErrorKind::unsupported, "tensor '{}' ({}, rows of {}) has no CUDA kernel yet", l.name,
                         quant::type_name(l.type), l.n_in);

@@ -13,7 +13,7 @@ namespace ember::quant::testing {
 inline const std::vector<Type>& weight_types() {
   static const std::vector<Type> types = {Type::F32,  Type::F16,  Type::BF16, Type::Q4_0, Type::Q4_1,
                                           Type::Q5_0, Type::Q5_1, Type::Q8_0, Type::Q2_K, Type::Q3_K,
-                                          Type::Q4_K, Type::Q5_K, Type::Q6_K};
+                                          Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::MXFP4, Type::NVFP4};
   return types;
 }
 

@@ -31,7 +31,8 @@ constexpr Bound kBounds[] = {
     {Type::F32, 0.0},     {Type::F16, 0.00025}, {Type::BF16, 0.002}, {Type::Q8_0, 0.0063},
     {Type::Q8_1, 0.0063}, {Type::Q8_K, 0.0083}, {Type::Q6_K, 0.02},  {Type::Q5_K, 0.042},
     {Type::Q5_1, 0.044},  {Type::Q5_0, 0.05},   {Type::Q4_K, 0.083}, {Type::Q4_1, 0.091},
-    {Type::Q4_0, 0.1},    {Type::Q3_K, 0.167},  {Type::Q2_K, 0.313},
+    {Type::Q4_0, 0.1},    {Type::Q3_K, 0.167},  {Type::Q2_K, 0.313}, {Type::NVFP4, 0.105},
+    {Type::MXFP4, 0.13},
 };
 
 TEST(RoundTrip, ErrorWithinBound) {
