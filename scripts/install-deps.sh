@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build ccache pkg-config nlohmann-json3-dev libcli11-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev unicode-data unzip python3 python3-pip ca-certificates)
+      libgtest-dev libgmock-dev libbenchmark-dev unicode-data unzip python3 python3-pip python3-venv ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,4 +15,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python packages for the tests (pytest, the openai client, prometheus_client) in .venv.
+py_pkgs=(pytest==8.3.4 openai==1.58.1 prometheus_client==0.21.1)
+venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+if ! "$venv/bin/python" -c "import pytest, openai, prometheus_client" 2>/dev/null; then
+  echo "install-deps: creating $venv with ${py_pkgs[*]}" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}"
 fi

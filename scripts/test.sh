@@ -9,4 +9,5 @@ scripts/build.sh
 scripts/fetch-models.sh all
 export EMBER_MODELS_DIR=${EMBER_MODELS_DIR:-$PWD/models}
 export EMBER_REQUIRE_MODELS=1
+export EMBER_PYTHON=$PWD/.venv/bin/python
 ctest --test-dir "${EMBER_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"

@@ -17,6 +17,8 @@ enum class ErrorKind {
   io,                // read/map failure
   out_of_memory,
   internal,
+  overloaded,   // over capacity (a full request queue); retry later
+  unavailable,  // not ready or shutting down
 };
 
 class Status {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace ember::runtime {
 
@@ -41,11 +41,17 @@ void Sampler::accept(int32_t token) {
 }
 
 void Sampler::apply_repeat_penalty(std::vector<Candidate>& c) const {
-  if (params_.repeat_penalty == 1.0f || recent_.empty()) return;
-  const std::unordered_set<int32_t> seen(recent_.begin(), recent_.end());
-  for (auto& cand : c)
-    if (seen.count(cand.id))
+  const bool additive = params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f;
+  if ((params_.repeat_penalty == 1.0f && !additive) || recent_.empty()) return;
+  std::unordered_map<int32_t, int> seen;
+  for (int32_t t : recent_) ++seen[t];
+  for (auto& cand : c) {
+    const auto it = seen.find(cand.id);
+    if (it == seen.end()) continue;
+    if (params_.repeat_penalty != 1.0f)
       cand.logit = cand.logit > 0 ? cand.logit / params_.repeat_penalty : cand.logit * params_.repeat_penalty;
+    cand.logit -= params_.frequency_penalty * float(it->second) + params_.presence_penalty;
+  }
 }
 
 

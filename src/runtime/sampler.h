@@ -18,7 +18,9 @@ struct SamplingParams {
   float top_p = 0.95f;          // >= 1: off
   float min_p = 0.05f;          // <= 0: off
   float repeat_penalty = 1.0f;  // 1: off
-  int repeat_last_n = 64;       // tokens the penalty looks back over
+  int repeat_last_n = 64;       // tokens the penalties look back over
+  float presence_penalty = 0.0f;   // subtracted once from tokens seen in the window (0: off)
+  float frequency_penalty = 0.0f;  // subtracted per occurrence in the window (0: off)
   uint64_t seed = 0xffffffffffffffffull;  // all ones: random seed
   // Token ids that are never sampled (see invalid_tokens). Ids outside the logits are ignored.
   std::vector<int32_t> banned;

@@ -1,0 +1,289 @@
+#include "runtime/serial_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "core/log.h"
+#include "runtime/generator.h"
+
+namespace ember::runtime {
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Log-probability of `chosen` and the `n_top` most likely tokens under softmax(logits).
+void fill_logprobs(std::span<const float> logits, int32_t chosen, int n_top, EngineEvent& ev) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0.0;
+  for (float x : logits) sum += std::exp(double(x - max));
+  const float lse = max + float(std::log(sum));
+  ev.logprob = {chosen, logits[size_t(chosen)] - lse};
+  if (n_top <= 0) return;
+  std::vector<int32_t> ids(logits.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  const size_t k = std::min(ids.size(), size_t(n_top));
+  std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(k), ids.end(),
+                    [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
+  for (size_t i = 0; i < k; ++i) ev.top.push_back({ids[i], logits[size_t(ids[i])] - lse});
+}
+
+}  // namespace
+
+const char* to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::cancelled: return "cancelled";
+    case FinishReason::error: return "error";
+  }
+  return "error";
+}
+
+void Histogram::observe(double seconds) {
+  size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  ++counts[i];
+  sum += seconds;
+  ++count;
+}
+
+struct SerialEngine::Run {
+  int n_prompt = 0, n_cached = 0, n_generated = 0;
+  double last_token_at = 0.0;
+};
+
+SerialEngine::SerialEngine(const model::Model& model, model::Decoder& decoder, SerialEngineOptions options)
+    : model_(model), decoder_(decoder), options_(options) {
+  banned_ = invalid_tokens(model.tokenizer, model.spec.n_vocab);
+  thread_ = std::thread([this] { worker(); });
+}
+
+SerialEngine::~SerialEngine() { shutdown(false); }
+
+Expected<RequestId> SerialEngine::submit(EngineRequest request, EventFn on_event) {
+  const int n_vocab = model_.spec.n_vocab;
+  if (request.prompt.empty()) return make_error(ErrorKind::invalid_argument, "the prompt is empty");
+  if (int64_t(request.prompt.size()) >= decoder_.n_ctx())
+    return make_error(ErrorKind::invalid_argument,
+                      "the prompt has {} tokens; this model's context is {} tokens (prompt plus completion)",
+                      request.prompt.size(), decoder_.n_ctx());
+  for (int32_t t : request.prompt)
+    if (t < 0 || t >= n_vocab) return make_error(ErrorKind::invalid_argument, "prompt token id {} is out of range", t);
+  for (const auto& [t, b] : request.logit_bias)
+    if (t < 0 || t >= n_vocab) return make_error(ErrorKind::invalid_argument, "logit_bias: token id {} is out of range", t);
+  std::lock_guard lock(mu_);
+  if (!accepting_) return make_error(ErrorKind::unavailable, "the server is shutting down");
+  if (int(queue_.size()) >= options_.max_queue)
+    return make_error(ErrorKind::overloaded, "the request queue is full ({} waiting); retry later", queue_.size());
+  Item item;
+  item.id = next_id_++;
+  item.request = std::move(request);
+  item.on_event = std::move(on_event);
+  item.cancelled = std::make_shared<std::atomic<bool>>(false);
+  item.submitted_at = now_seconds();
+  queue_.push_back(std::move(item));
+  stats_.waiting = int(queue_.size());
+  cv_.notify_all();
+  return queue_.back().id;
+}
+
+void SerialEngine::cancel(RequestId id) {
+  std::lock_guard lock(mu_);
+  if (id == running_id_ && running_cancel_) {
+    running_cancel_->store(true);
+    return;
+  }
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Item& i) { return i.id == id; });
+  if (it == queue_.end()) return;
+  cancelled_waiting_.push_back(std::move(*it));
+  queue_.erase(it);
+  stats_.waiting = int(queue_.size());
+  cv_.notify_all();
+}
+
+EngineStats SerialEngine::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void SerialEngine::shutdown(bool drain) {
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+    stopping_ = true;
+    drain_ = drain;
+    if (!drain) {
+      for (auto& item : queue_) cancelled_waiting_.push_back(std::move(item));
+      queue_.clear();
+      stats_.waiting = 0;
+      if (running_cancel_) running_cancel_->store(true);
+    }
+    cv_.notify_all();
+  }
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void SerialEngine::deliver_cancelled_waiting() {
+  std::vector<Item> items;
+  {
+    std::lock_guard lock(mu_);
+    items.swap(cancelled_waiting_);
+  }
+  for (auto& item : items) {
+    Run r;
+    r.n_prompt = int(item.request.prompt.size());
+    finish(item, FinishReason::cancelled, r);
+  }
+}
+
+void SerialEngine::worker() {
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !cancelled_waiting_.empty(); });
+      if (queue_.empty() || !cancelled_waiting_.empty()) {
+        const bool done = queue_.empty() && cancelled_waiting_.empty() && stopping_;
+        lock.unlock();
+        if (done) return;
+        deliver_cancelled_waiting();
+        continue;
+      }
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      running_id_ = item.id;
+      running_cancel_ = item.cancelled;
+      stats_.waiting = int(queue_.size());
+      stats_.running = 1;
+    }
+    try {
+      run(item);
+    } catch (const std::exception& e) {  // nothing may escape the engine thread
+      cached_.clear();
+      finish(item, FinishReason::error, Run{}, e.what());
+    }
+    std::lock_guard lock(mu_);
+    running_id_ = 0;
+    running_cancel_.reset();
+    stats_.running = 0;
+  }
+}
+
+void SerialEngine::run(Item& item) {
+  Run r;
+  r.n_prompt = int(item.request.prompt.size());
+  std::vector<float> logits;
+  Status st = prefill(item.request.prompt, r, logits);
+  if (st) st = decode_loop(item, r, logits);
+  if (!st) {
+    cached_.clear();  // the decoder's cache may hold a partial prefill
+    finish(item, FinishReason::error, r, st.message());
+  }
+}
+
+Status SerialEngine::prefill(const std::vector<int32_t>& prompt, Run& r, std::vector<float>& logits) {
+  size_t keep = 0;
+  if (options_.reuse_prefix) {
+    const size_t common =
+        size_t(std::mismatch(cached_.begin(), cached_.end(), prompt.begin(), prompt.end()).first - cached_.begin());
+    keep = std::min(common, prompt.size() - 1);  // at least one token runs to produce logits
+  }
+  cached_.resize(keep);
+  r.n_cached = int(keep);
+  const size_t chunk = size_t(std::max(1, options_.prefill_chunk));
+  for (size_t pos = keep; pos < prompt.size(); pos += chunk) {
+    const std::span<const int32_t> part(prompt.data() + pos, std::min(chunk, prompt.size() - pos));
+    EMBER_RETURN_IF_ERROR(decoder_.forward(part, int(pos), false, logits));
+    cached_.insert(cached_.end(), part.begin(), part.end());
+  }
+  std::lock_guard lock(mu_);
+  stats_.prompt_tokens += prompt.size();
+  return {};
+}
+
+Status SerialEngine::decode_loop(Item& item, Run& r, std::vector<float>& logits) {
+  const EngineRequest& req = item.request;
+  const auto& tok = model_.tokenizer;
+  SamplingParams sp = req.sampling;
+  sp.banned.insert(sp.banned.end(), banned_.begin(), banned_.end());
+  Sampler sampler(sp);
+  for (int32_t t : cached_) sampler.accept(t);
+  tok::StreamDecoder text(tok);
+  StopMatcher stops(req.stop);
+  const size_t n_vocab = size_t(model_.spec.n_vocab);
+  FinishReason reason = FinishReason::length;
+  for (;;) {
+    deliver_cancelled_waiting();
+    if (item.cancelled->load()) {
+      finish(item, FinishReason::cancelled, r);
+      return {};
+    }
+    if (req.max_tokens >= 0 && r.n_generated >= req.max_tokens) break;
+    std::span<float> lg(logits.data(), n_vocab);
+    for (const auto& [id, bias] : req.logit_bias) lg[size_t(id)] += bias;
+    const int32_t next = sampler.sample(lg);
+    sampler.accept(next);
+    ++r.n_generated;
+    const double t = now_seconds();
+    {
+      std::lock_guard lock(mu_);
+      if (r.n_generated == 1) stats_.ttft.observe(t - item.submitted_at);
+      else stats_.inter_token.observe(t - r.last_token_at);
+      ++stats_.generation_tokens;
+      stats_.kv_usage = double(cached_.size() + 1) / double(decoder_.n_ctx());
+    }
+    r.last_token_at = t;
+    EngineEvent ev;
+    ev.token = next;
+    const bool stop_token = (!req.ignore_eos && tok.is_eog(next)) ||
+                            std::find(req.stop_token_ids.begin(), req.stop_token_ids.end(), next) !=
+                                req.stop_token_ids.end();
+    if (stop_token) {
+      reason = FinishReason::stop;
+      break;
+    }
+    if (req.logprobs) fill_logprobs(lg, next, req.top_logprobs, ev);
+    ev.text = stops.push(text.push(next));
+    item.on_event(ev);
+    if (stops.stopped()) {
+      reason = FinishReason::stop;
+      break;
+    }
+    const int pos = int(cached_.size());
+    if (pos + 1 >= decoder_.n_ctx()) break;
+    const int32_t one[1] = {next};
+    EMBER_RETURN_IF_ERROR(decoder_.forward(one, pos, false, logits));
+    cached_.push_back(next);
+  }
+  EngineEvent rest;
+  rest.text = stops.push(text.flush()) + stops.flush();
+  if (!rest.text.empty()) item.on_event(rest);
+  finish(item, reason, r);
+  return {};
+}
+
+void SerialEngine::finish(Item& item, FinishReason reason, const Run& r, std::string error) {
+  EngineEvent ev;
+  ev.kind = EngineEvent::Kind::finish;
+  ev.reason = reason;
+  ev.error = std::move(error);
+  ev.n_prompt = r.n_prompt;
+  ev.n_completion = r.n_generated;
+  ev.n_cached = r.n_cached;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.requests_finished;
+  }
+  try {
+    item.on_event(ev);
+  } catch (const std::exception& e) {
+    log(LogLevel::warn, "engine: an event callback threw: {}", e.what());
+  }
+}
+
+}  // namespace ember::runtime
