@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   ember::cli::register_info(app, exit_code);
   ember::cli::register_perplexity(app, exit_code);
   ember::cli::register_chat(app, exit_code);
+  ember::cli::register_gen_random(app, exit_code);
+  ember::cli::register_bench(app, exit_code);
   ember::cli::register_serve(app, exit_code);
   try {
     app.parse(argc, argv);

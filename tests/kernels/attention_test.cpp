@@ -43,6 +43,43 @@ std::vector<__half> to_f16(const std::vector<float>& v) {
   return r;
 }
 
+// The graph-friendly decode: position from device memory, all slices launched, merged by
+// the last slice (counters), and the int8 copy of the output. Run twice: the counters
+// must be left at zero.
+void check_fused_decode(const Case& c, cuda::AttentionParams p, const std::vector<float>& ref,
+                        const std::string& label) {
+  constexpr int kMaxSplits = 32;
+  DeviceArray<float> ws(cuda::attention_decode_workspace(c.n_tokens, c.n_heads, c.head_dim, kMaxSplits));
+  DeviceArray<int32_t> pos(std::vector<int32_t>{c.pos0});
+  DeviceArray<int> counters(std::vector<int>(size_t(c.n_tokens * c.n_heads), 0));
+  const bool q8 = c.head_dim % 32 == 0;
+  DeviceArray<int8_t> oq(ref.size());
+  DeviceArray<float> od(ref.size() / 32 + 1), out(ref.size());
+  p.out = out.get();
+  p.pos_dev = pos.get();
+  p.pos0 = 0;  // ignored: read from pos_dev
+  p.counters = counters.get();
+  if (q8) {
+    p.out_q = oq.get();
+    p.out_d = od.get();
+  }
+  for (int run = 0; run < 2; ++run) {
+    out.poison();
+    od.poison();
+    const Status st = cuda::attention_decode(p, ws.get(), kMaxSplits, nullptr);
+    ASSERT_TRUE(st.ok()) << st.message();
+    const auto got = out.download();
+    EXPECT_LT(normalised_error(got, ref), 1e-5) << "fused decode " << label << " run " << run;
+    if (!q8) continue;
+    const auto q = oq.download();
+    const auto d = od.download();
+    std::vector<float> deq(got.size());
+    for (size_t i = 0; i < got.size(); ++i) deq[i] = float(q[i]) * d[i / 32];
+    EXPECT_LT(normalised_error(deq, got), 1e-2) << "int8 output " << label;
+  }
+  for (int v : counters.download()) ASSERT_EQ(v, 0) << label;
+}
+
 TEST(CudaAttention, DecodeAndPrefillMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
   const uint32_t seed = cuda_test::fresh_seed();
@@ -86,6 +123,7 @@ TEST(CudaAttention, DecodeAndPrefillMatchCpu) {
     st = cuda::attention_prefill(p, nullptr);
     ASSERT_TRUE(st.ok()) << st.message();
     EXPECT_LT(normalised_error(out.download(), ref), 1e-5) << "prefill " << label;
+    if (c.n_tokens <= 8) check_fused_decode(c, p, ref, label);
   }
 }
 

@@ -79,7 +79,7 @@ TEST(CudaNorm, ResidualNormMatchesCpu) {
   if (!cuda::device_available()) GTEST_SKIP() << "no CUDA device: GPU test skipped";
   std::mt19937 rng(std::random_device{}());
   std::normal_distribution<float> dist(0.0f, 2.0f);
-  for (auto [rows, cols] : {std::pair{1, 8}, {17, 576}, {3, 1000}, {5, 4097}}) {
+  for (auto [rows, cols] : {std::pair{1, 8}, {17, 576}, {3, 1000}, {5, 4097}, {1, 4096}, {2, 8192}, {1, 8196}}) {
     for (bool post : {false, true}) {
       for (bool next : {false, true}) {
         const size_t n = size_t(rows) * cols;
@@ -116,6 +116,65 @@ TEST(CudaNorm, ResidualNormMatchesCpu) {
       }
     }
   }
+}
+
+// The int8 copy of y (for the decode GEMV) matches quantizing the CPU's y per 32 columns.
+TEST(CudaNorm, ResidualNormInt8OutputMatchesCpu) {
+  if (!cuda::device_available()) GTEST_SKIP() << "no CUDA device: GPU test skipped";
+  std::mt19937 rng(std::random_device{}());
+  std::normal_distribution<float> dist(0.0f, 2.0f);
+  for (auto [rows, cols] : {std::pair{1, 4096}, {3, 2080}, {8, 8192}, {2, 32}}) {
+    ASSERT_TRUE(cuda::residual_norm_q8_supported(cols));
+    const size_t n = size_t(rows) * cols;
+    std::vector<float> x(n), delta(n), w(static_cast<size_t>(cols));
+    for (auto* v : {&x, &delta, &w})
+      for (auto& e : *v) e = dist(rng);
+    std::vector<float> ref_y(n), ref_x = x;
+    for (size_t i = 0; i < n; ++i) ref_x[i] += delta[i];
+    for (int r = 0; r < rows; ++r) cpu::rms_norm(&ref_x[size_t(r) * cols], w.data(), &ref_y[size_t(r) * cols], cols, 1e-6f);
+    float *gx, *gd, *gw, *gy, *gyd;
+    int8_t* gyq;
+    for (float** p : {&gx, &gd, &gy}) ASSERT_EQ(cudaMalloc(p, n * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&gw, size_t(cols) * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&gyd, n / 32 * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&gyq, n), cudaSuccess);
+    cudaMemcpy(gx, x.data(), n * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(gd, delta.data(), n * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(gw, w.data(), size_t(cols) * 4, cudaMemcpyHostToDevice);
+    cudaMemset(gyq, 0x7f, n);
+    cudaMemset(gyd, 0xff, n / 32 * 4);
+    cuda::ResidualNormParams p{gx, gd, nullptr, gw, gy, rows, cols, 1e-6f};
+    p.yq = gyq;
+    p.yd = gyd;
+    ASSERT_TRUE(cuda::residual_norm(p, nullptr).ok());
+    std::vector<int8_t> q(n);
+    std::vector<float> d(n / 32);
+    ASSERT_EQ(cudaMemcpy(q.data(), gyq, n, cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d.data(), gyd, n / 32 * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (void* ptr : {(void*)gx, (void*)gd, (void*)gw, (void*)gy, (void*)gyd, (void*)gyq}) cudaFree(ptr);
+    std::vector<float> deq(n), ref_d(n / 32);
+    int far = 0;
+    for (size_t g = 0; g < n / 32; ++g) {
+      float amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(ref_y[32 * g + i]));
+      ref_d[g] = amax / 127.0f;
+      for (int i = 0; i < 32; ++i) {
+        const int rq = int(std::nearbyint(ref_y[32 * g + i] / ref_d[g]));
+        far += std::abs(rq - int(q[32 * g + i])) > 1 ? 1 : 0;
+        deq[32 * g + i] = float(q[32 * g + i]) * d[g];
+      }
+    }
+    EXPECT_LT(normalised_error(d, ref_d), 1e-5) << rows << "x" << cols;
+    EXPECT_EQ(far, 0) << rows << "x" << cols;
+    EXPECT_LT(normalised_error(deq, ref_y), 1e-2) << rows << "x" << cols;
+  }
+  // Unsupported shapes are refused, not silently left unwritten.
+  cuda::ResidualNormParams bad{nullptr, nullptr, nullptr, nullptr, nullptr, 1, 48, 1e-6f};
+  int8_t dummy_q[64];
+  float dummy_d[2];
+  bad.yq = dummy_q;
+  bad.yd = dummy_d;
+  EXPECT_FALSE(cuda::residual_norm(bad, nullptr).ok());
 }
 
 }  // namespace

@@ -33,6 +33,17 @@ struct AttentionParams {
   const __half* k = nullptr;  // cache rows [0, pos0 + n_tokens) of n_kv_heads * head_dim
   const __half* v = nullptr;
   float* out = nullptr;      // [n_tokens][n_heads * head_dim]
+  // Decode only: when set, pos0 is read from device memory (so a captured CUDA graph can
+  // be replayed at any position) and max_splits slices are always launched.
+  const int32_t* pos_dev = nullptr;
+  // Decode only: [n_tokens * n_heads] ints, zero before the first call and left zero by
+  // every call. When set, the last slice of each (token, head) to finish merges the
+  // slices itself: one launch instead of two.
+  int* counters = nullptr;
+  // Decode with counters: also out quantized as quantize_q8 does (gemv.h), q [n_tokens]
+  // [n_heads * head_dim] and d per 32; needs head_dim % 32 == 0.
+  int8_t* out_q = nullptr;
+  float* out_d = nullptr;
 };
 
 // Floats of workspace attention_decode needs.
@@ -49,6 +60,7 @@ struct KvStoreParams {
   int64_t pos0 = 0;
   int n_tokens = 0;
   int64_t width = 0;         // n_kv_heads * head_dim
+  const int32_t* pos_dev = nullptr;  // when set, pos0 is read from device memory
 };
 Status kv_store(const KvStoreParams& p, cudaStream_t stream);
 

@@ -1,6 +1,7 @@
 // Split-KV decode attention: partial online softmax per slice of keys, then a combine.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/pdl.cuh"
 
 namespace ember::cuda {
 
@@ -20,18 +21,28 @@ struct DecodeArgs {
   int64_t keys_lo;   // first key any query row may see
 };
 
+__device__ void combine_one(const DecodeArgs& a, int h, int t);
+
 // Warp w of the block takes keys begin + w, begin + w + kWarps, ...; lanes split the
 // head dims. The warps' states are merged in shared memory at the end.
 __global__ void __launch_bounds__(32 * kWarps) decode_partial_kernel(DecodeArgs a) {
+  pdl_trigger();
   const AttentionParams& p = a.p;
   const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int hd = p.head_dim;
   const int kvh = h / (p.n_heads / p.n_kv_heads);
-  const int64_t q_pos = p.pos0 + t;
-  const int64_t slice0 = a.keys_lo + int64_t(s) * a.split_len;
+  int64_t pos0 = p.pos0, keys_lo = a.keys_lo, split_len = a.split_len;
+  if (p.pos_dev != nullptr) {  // the same split as the host computes, from the device position
+    pos0 = *p.pos_dev;
+    keys_lo = p.window > 0 ? max(int64_t(0), pos0 - p.window + 1) : 0;
+    const int64_t range = pos0 + p.n_tokens - keys_lo;
+    split_len = max(kMinSplit, (range + a.n_splits - 1) / a.n_splits);
+  }
+  const int64_t q_pos = pos0 + t;
+  const int64_t slice0 = keys_lo + int64_t(s) * split_len;
   const int64_t begin = max(attn::first_key(q_pos, p.window), slice0);
-  const int64_t end = min(q_pos + 1, slice0 + a.split_len);
+  const int64_t end = min(q_pos + 1, slice0 + split_len);
   const int64_t kv_stride = int64_t(p.n_kv_heads) * hd;
 
   float2 q[kPairs];
@@ -102,27 +113,53 @@ __global__ void __launch_bounds__(32 * kWarps) decode_partial_kernel(DecodeArgs 
       a.ml[2 * idx + 1] = sum_l;
     }
   }
+  if (p.counters == nullptr) return;
+  // The last slice of (t, h) to finish merges them all (threadfence + counter pattern).
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  int* counter = p.counters + int64_t(t) * p.n_heads + h;
+  if (threadIdx.x == 0) last = atomicAdd(counter, 1) == a.n_splits - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  combine_one(a, h, t);
+  if (threadIdx.x == 0) *counter = 0;  // ready for the next call (or graph replay)
+}
+
+// Merges the slices of one query row and head (blockDim threads). Loads bypass L1: with
+// counters, the slices were written by other blocks of the same launch.
+__device__ void combine_one(const DecodeArgs& a, int h, int t) {
+  const AttentionParams& p = a.p;
+  const int64_t idx0 = (int64_t(t) * p.n_heads + h) * a.n_splits;
+  float mx = -INFINITY;
+  for (int s = 0; s < a.n_splits; ++s) mx = fmaxf(mx, __ldcg(a.ml + 2 * (idx0 + s)));
+  const int64_t row0 = int64_t(t) * p.n_heads * p.head_dim, col0 = int64_t(h) * p.head_dim;
+  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+    float sum_l = 0.0f, sum_a = 0.0f;
+    for (int s = 0; s < a.n_splits; ++s) {
+      const float ms = __ldcg(a.ml + 2 * (idx0 + s));
+      if (ms == -INFINITY) continue;
+      const float f = expf(ms - mx);
+      sum_l += __ldcg(a.ml + 2 * (idx0 + s) + 1) * f;
+      sum_a += __ldcg(a.acc + (idx0 + s) * p.head_dim + d) * f;
+    }
+    const float o = sum_a / sum_l;
+    p.out[row0 + col0 + d] = o;
+    if (p.out_q != nullptr) {  // head_dim % 32 == 0: each warp holds one whole group of 32
+      float amax = fabsf(o);
+      for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+      const float qd = amax / 127.0f;
+      p.out_q[row0 + col0 + d] = int8_t(__float2int_rn(qd > 0.0f ? o / qd : 0.0f));
+      if ((d & 31) == 0) p.out_d[(row0 + col0 + d) / 32] = qd;
+    }
+  }
 }
 
 // grid (heads, tokens): merges the slices of one query row and head.
 __global__ void decode_combine_kernel(DecodeArgs a) {
-  const AttentionParams& p = a.p;
-  const int h = blockIdx.x, t = blockIdx.y;
-  const int64_t idx0 = (int64_t(t) * p.n_heads + h) * a.n_splits;
-  float mx = -INFINITY;
-  for (int s = 0; s < a.n_splits; ++s) mx = fmaxf(mx, a.ml[2 * (idx0 + s)]);
-  float* out = p.out + (int64_t(t) * p.n_heads + h) * p.head_dim;
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float sum_l = 0.0f, sum_a = 0.0f;
-    for (int s = 0; s < a.n_splits; ++s) {
-      const float ms = a.ml[2 * (idx0 + s)];
-      if (ms == -INFINITY) continue;
-      const float f = expf(ms - mx);
-      sum_l += a.ml[2 * (idx0 + s) + 1] * f;
-      sum_a += a.acc[(idx0 + s) * p.head_dim + d] * f;
-    }
-    out[d] = sum_a / sum_l;
-  }
+  pdl_trigger();
+  combine_one(a, blockIdx.x, blockIdx.y);
 }
 
 }  // namespace
@@ -137,15 +174,24 @@ Status attention_decode(const AttentionParams& p, float* workspace, int max_spli
   if (max_splits < 1 || max_splits > 65535)
     return make_error(ErrorKind::invalid_argument, "attention_decode: max_splits {} out of range", max_splits);
   DecodeArgs a{p, nullptr, nullptr, 0, 0, 0};
-  a.keys_lo = p.window > 0 ? std::max<int64_t>(0, p.pos0 - p.window + 1) : 0;
-  const int64_t range = p.pos0 + p.n_tokens - a.keys_lo;
-  a.split_len = std::max<int64_t>(kMinSplit, (range + max_splits - 1) / max_splits);
-  a.n_splits = int((range + a.split_len - 1) / a.split_len);
+  if (p.pos_dev != nullptr) {
+    a.n_splits = max_splits;  // slices past the keys come out empty
+  } else {
+    a.keys_lo = p.window > 0 ? std::max<int64_t>(0, p.pos0 - p.window + 1) : 0;
+    const int64_t range = p.pos0 + p.n_tokens - a.keys_lo;
+    a.split_len = std::max<int64_t>(kMinSplit, (range + max_splits - 1) / max_splits);
+    a.n_splits = int((range + a.split_len - 1) / a.split_len);
+  }
   a.acc = workspace;
   a.ml = workspace + size_t(p.n_tokens) * p.n_heads * a.n_splits * p.head_dim;
+  if ((p.out_q != nullptr || p.out_d != nullptr) &&
+      (p.counters == nullptr || p.out_q == nullptr || p.out_d == nullptr || p.head_dim % 32 != 0))
+    return make_error(ErrorKind::invalid_argument, "attention_decode: the int8 output needs counters, out_q, out_d "
+                      "and head_dim % 32 == 0 (head_dim {})", p.head_dim);
   decode_partial_kernel<<<dim3(unsigned(a.n_splits), unsigned(p.n_heads), unsigned(p.n_tokens)), 32 * kWarps, 0,
                           stream>>>(a);
   EMBER_RETURN_IF_ERROR(cuda_status(cudaGetLastError(), "attention_decode (partial)"));
+  if (p.counters != nullptr) return {};  // merged by the last slice of each row
   decode_combine_kernel<<<dim3(unsigned(p.n_heads), unsigned(p.n_tokens)), 128, 0, stream>>>(a);
   return cuda_status(cudaGetLastError(), "attention_decode (combine)");
 }

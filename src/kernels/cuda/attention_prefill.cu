@@ -133,7 +133,7 @@ __global__ void __launch_bounds__(32 * kWarps) prefill_kernel(AttentionParams p)
 
 __global__ void kv_store_kernel(KvStoreParams p) {
   const int64_t n = int64_t(p.n_tokens) * p.width;
-  const int64_t base = p.pos0 * p.width;
+  const int64_t base = (p.pos_dev != nullptr ? int64_t(*p.pos_dev) : p.pos0) * p.width;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     p.k_cache[base + i] = __float2half_rn(p.k[i]);
     p.v_cache[base + i] = __float2half_rn(p.v[i]);

@@ -120,19 +120,24 @@ Status matmul(const MatmulParams& p, cudaStream_t stream) {
   if (p.n_tokens <= 0 || p.n_out == 0) return {};
   if (p.n_tokens <= kGemvMaxTokens)
     return gemv({p.w_type, p.w, p.n_out, p.n_in, p.w_row_bytes, p.x, int(p.n_tokens), p.y}, stream);
-  if (p.cublas == nullptr || p.w_f16 == nullptr || p.x_f16 == nullptr)
+  if (p.cublas == nullptr || (p.w_f16 == nullptr && p.w_type != Type::F16) || p.x_f16 == nullptr)
     return make_error(ErrorKind::invalid_argument, "matmul: {} tokens need the cuBLAS handle and f16 workspaces",
                       p.n_tokens);
   if (p.n_out > INT32_MAX || p.n_in > INT32_MAX || p.n_tokens > INT32_MAX)
     return make_error(ErrorKind::invalid_argument, "matmul: dimensions exceed cuBLAS's int range");
-  EMBER_RETURN_IF_ERROR(dequantize_f16({p.w_type, p.w, p.n_out, p.n_in, p.w_row_bytes, p.w_f16}, stream));
+  // f16 weights are multiplied in place; other formats are dequantized to f16 first.
+  const __half* w16 = static_cast<const __half*>(p.w);
+  if (p.w_type != Type::F16) {
+    EMBER_RETURN_IF_ERROR(dequantize_f16({p.w_type, p.w, p.n_out, p.n_in, p.w_row_bytes, p.w_f16}, stream));
+    w16 = p.w_f16;
+  }
   EMBER_RETURN_IF_ERROR(convert_f32_to_f16({p.x, p.x_f16, p.n_tokens * p.n_in}, stream));
   if (cublasSetStream(p.cublas, stream) != CUBLAS_STATUS_SUCCESS)
     return make_error(ErrorKind::internal, "matmul: cublasSetStream failed");
   // Column-major view: W (row-major [N][K]) is K x N, so Y^T (N x M) = op_T(W) * X^T.
   const float alpha = 1.0f, beta = 0.0f;
   const int N = int(p.n_out), M = int(p.n_tokens), K = int(p.n_in);
-  const cublasStatus_t st = cublasGemmEx(p.cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, p.w_f16, CUDA_R_16F, K,
+  const cublasStatus_t st = cublasGemmEx(p.cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w16, CUDA_R_16F, K,
                                          p.x_f16, CUDA_R_16F, K, &beta, p.y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
                                          CUBLAS_GEMM_DEFAULT);
   if (st != CUBLAS_STATUS_SUCCESS)

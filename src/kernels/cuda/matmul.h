@@ -3,8 +3,10 @@
 //
 //   n_tokens <= kGemvMaxTokens: gemv, one warp per output row reading the blocks
 //     directly (16-byte loads where the format's alignment allows), fp32 accumulation;
-//   larger batches: the weight is dequantized to f16 into a caller-owned workspace,
-//     x is converted to f16, and cuBLAS multiplies them with fp32 accumulation.
+//   larger batches: x is converted to f16 and cuBLAS multiplies it with the weight with
+//     fp32 accumulation: f16 weights as they are, other formats dequantized to f16 into
+//     a caller-owned workspace first (w_f16 may be null for f16 weights).
+// The bandwidth-tuned decode GEMV for the common formats is gemv.h.
 //
 // Supported weight types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K. The row
 // length must be a multiple of the type's chunk (8 for float types, 32 / 64 / 128 for

@@ -33,7 +33,14 @@ struct ResidualNormParams {
   int64_t n_rows = 0;
   int64_t n_cols = 0;
   float eps = 1e-6f;
+  // Optional: y also quantized as quantize_q8 does (gemv.h): yq [n_rows][n_cols] int8,
+  // yd [n_rows][n_cols / 32]. Needs y, n_cols % 32 == 0 and residual_norm_q8_supported.
+  int8_t* yq = nullptr;
+  float* yd = nullptr;
 };
+
+// True when residual_norm can also write the int8 copy of y for rows of n_cols.
+bool residual_norm_q8_supported(int64_t n_cols);
 
 Status residual_norm(const ResidualNormParams& p, cudaStream_t stream);
 

@@ -66,7 +66,8 @@ class Uploader {
     out = {l.type, nullptr, l.n_in, l.n_out, l.row_bytes, nullptr};
     reserve(l.data, size_t(l.row_bytes * l.n_out), [&out](const uint8_t* p) { out.data = p; });
     vector(l.bias, out.bias);
-    w.max_matrix_elems = std::max(w.max_matrix_elems, l.n_in * l.n_out);
+    if (l.type != quant::Type::F16)  // f16 weights go to cuBLAS as they are
+      w.max_matrix_elems = std::max(w.max_matrix_elems, l.n_in * l.n_out);
     w.max_n_in = std::max(w.max_n_in, l.n_in);
     return {};
   }
@@ -119,7 +120,8 @@ Expected<DeviceWeights> upload_weights(const ModelSpec& spec, const Weights& w) 
   EMBER_RETURN_IF_ERROR(up.commit(dw));
   if (tied) {
     dw.output = dw.token_embd;
-    dw.max_matrix_elems = std::max(dw.max_matrix_elems, dw.output.n_in * dw.output.n_out);
+    if (dw.output.type != quant::Type::F16)
+      dw.max_matrix_elems = std::max(dw.max_matrix_elems, dw.output.n_in * dw.output.n_out);
   }
   return dw;
 }

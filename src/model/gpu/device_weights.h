@@ -64,7 +64,7 @@ struct DeviceWeights {
   DeviceLinear token_embd, output;  // output shares token_embd's memory when tied
   const float* output_norm = nullptr;
   std::vector<DeviceLayer> layers;
-  int64_t max_matrix_elems = 0;  // largest n_in * n_out (size of the f16 GEMM workspace)
+  int64_t max_matrix_elems = 0;  // largest n_in * n_out of a non-f16 matrix (the f16 GEMM workspace)
   int64_t max_n_in = 0;
 };
 

@@ -7,11 +7,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embed.h"
+#include "kernels/cuda/gemv.h"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
@@ -39,12 +42,21 @@ struct Activations {
   float* attn_ws = nullptr;  // decode attention partials
   __half* w_f16 = nullptr;   // dequantized weight for cuBLAS  [max n_out * n_in]
   __half* x_f16 = nullptr;   // activations for cuBLAS         [B][max n_in]
+  int8_t* xq = nullptr;      // int8 activations for the gemv  [8][max n_in]
+  float* xd = nullptr;       // their scales                   [8][max n_in / 32]
+  int* attn_counters = nullptr;  // decode attention: [8][max heads], kept zero between steps
   int32_t* tokens = nullptr;     // [B]
   int32_t* positions = nullptr;  // [B]
 };
 
 struct PinnedDeleter {
-  void operator()(int32_t* p) const { cudaFreeHost(p); }
+  void operator()(void* p) const { cudaFreeHost(p); }
+};
+
+// One matrix of a projection group: y = x · wᵀ.
+struct Proj {
+  const DeviceLinear* w;
+  float* y;
 };
 
 class GpuDecoder final : public Decoder {
@@ -66,6 +78,10 @@ class GpuDecoder final : public Decoder {
   Status ffn_block(int il, int n);
   Status output(int n, bool all_logits, float* logits_host);
   Status matmul(const DeviceLinear& w, const float* x, int n, float* y);
+  Status project(std::initializer_list<Proj> group, const float* x, int n, bool x_q8_ready = false);
+  Status residual(const float* post, const float* next_norm, const DeviceLinear* consumer, int n);
+  Status bind_input(cuda::GemvBatchParams& p, const float* x, bool& quantized);
+  Status run_graph(const int32_t* token, int pos, float* logits_host);
   Status dump(std::string_view name, int il, const float* data, int n, int width);
 
   const ModelSpec& spec_;
@@ -75,6 +91,14 @@ class GpuDecoder final : public Decoder {
   std::vector<__half*> k_cache_, v_cache_;  // per layer [n_ctx][n_kv_heads * head_dim]
   Activations a_;
   std::unique_ptr<int32_t, PinnedDeleter> staging_;  // host [2][B]: tokens, positions
+  std::unique_ptr<float, PinnedDeleter> logits_pinned_;  // host [n_vocab]: logits of a graph step
+  cudaGraphExec_t graph_ = nullptr;  // one single-token decode step, replayed at any position
+  bool use_graph_ = true;
+  bool capturing_ = false;
+  bool pdl_ = false;  // gemv launches overlap the previous kernel (EMBER_CUDA_PDL=1; slower so far)
+  bool pdl_prefetch_ = true;
+  bool q4k_direct_ = false;  // EMBER_GEMV_Q4K_DIRECT=1: the in-place Q4_K gemv variant
+  bool h_q8_ready_ = false;  // xq/xd hold the int8 copy of h written by the last residual()
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   DumpFn dump_;
@@ -83,6 +107,7 @@ class GpuDecoder final : public Decoder {
 
 GpuDecoder::~GpuDecoder() {
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  if (graph_ != nullptr) cudaGraphExecDestroy(graph_);
   if (cublas_ != nullptr) cublasDestroy(cublas_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
@@ -115,6 +140,16 @@ Status GpuDecoder::init(const Weights& weights, bool verbose) {
   EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaMallocHost(&pinned, sizeof(int32_t) * 2 * size_t(max_batch_)),
                                           "pinned staging buffer"));
   staging_.reset(pinned);
+  float* pinned_logits = nullptr;
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaMallocHost(&pinned_logits, sizeof(float) * size_t(spec_.n_vocab)),
+                                          "pinned logits buffer"));
+  logits_pinned_.reset(pinned_logits);
+  if (const char* g = std::getenv("EMBER_CUDA_GRAPH"); g != nullptr && g[0] == '0') use_graph_ = false;
+  if (const char* g = std::getenv("EMBER_CUDA_PDL"); g != nullptr && (g[0] == '1' || g[0] == '2')) {
+    pdl_ = true;
+    pdl_prefetch_ = g[0] == '1';  // 2: overlap the launch only
+  }
+  if (const char* g = std::getenv("EMBER_GEMV_Q4K_DIRECT"); g != nullptr && g[0] == '1') q4k_direct_ = true;
   if (verbose)
     fmt::print(stderr, "gpu memory: weights {:.1f} MiB, kv cache {:.1f} MiB (f16, {} tokens), workspace {:.1f} MiB "
                "({} tokens per step)\n", double(w_.memory.size()) / (1 << 20), double(kv_.size()) / (1 << 20),
@@ -158,6 +193,9 @@ Status GpuDecoder::allocate_activations() {
   // The cuBLAS path only runs for steps of more than kGemvMaxTokens tokens.
   const bool gemm = max_batch_ > cuda::kGemvMaxTokens;
   const size_t w16 = L.add(gemm ? size_t(w_.max_matrix_elems) * 2 : 0), x16 = L.add(gemm ? B * max_in * 2 : 0);
+  const size_t gv = std::min<size_t>(B, cuda::kGemvFastMaxTokens);
+  const size_t xq = L.add(gv * max_in), xd = L.add(gv * (max_in / 32 + 1) * f);
+  const size_t counters = L.add(size_t(cuda::kGemvMaxTokens) * size_t(max_heads) * sizeof(int));
   const size_t tok = L.add(B * 4), pos = L.add(B * 4);
   auto mem = DeviceBuffer::allocate(L.total(), "activations");
   if (!mem) return mem.status();
@@ -168,6 +206,11 @@ Status GpuDecoder::allocate_activations() {
   a_.gate = F(gate), a_.up = F(up), a_.logits = F(logits), a_.attn_ws = F(ws);
   a_.w_f16 = gemm ? reinterpret_cast<__half*>(base + w16) : nullptr;
   a_.x_f16 = gemm ? reinterpret_cast<__half*>(base + x16) : nullptr;
+  a_.xq = reinterpret_cast<int8_t*>(base + xq);
+  a_.xd = F(xd);
+  a_.attn_counters = reinterpret_cast<int*>(base + counters);
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(
+      cudaMemset(a_.attn_counters, 0, size_t(cuda::kGemvMaxTokens) * size_t(max_heads) * sizeof(int)), "memset"));
   a_.tokens = reinterpret_cast<int32_t*>(base + tok);
   a_.positions = reinterpret_cast<int32_t*>(base + pos);
   return {};
@@ -195,6 +238,7 @@ Status GpuDecoder::forward(std::span<const int32_t> tokens, int pos, bool all_lo
 }
 
 Status GpuDecoder::step(const int32_t* tokens, int n, int pos, bool all_logits, float* logits_host) {
+  if (n == 1 && use_graph_ && !dump_) return run_graph(tokens, pos, logits_host);
   int32_t* host = staging_.get();
   for (int i = 0; i < n; ++i) {
     host[i] = tokens[i];
@@ -211,14 +255,112 @@ Status GpuDecoder::step(const int32_t* tokens, int n, int pos, bool all_logits, 
   EMBER_RETURN_IF_ERROR(cuda::embed({te.type, te.data, te.row_bytes, d, te.n_out, a_.tokens, n, scale, a_.x}, stream_));
   EMBER_RETURN_IF_ERROR(dump("inp_embd", -1, a_.x, n, d));  // x: [n][n_embd]
   EMBER_RETURN_IF_ERROR(cuda::rms_norm({a_.x, w_.layers[0].attn_norm, a_.h, n, d, spec_.norm_eps}, stream_));
+  h_q8_ready_ = false;
   EMBER_RETURN_IF_ERROR(dump("attn_norm", 0, a_.h, n, d));  // h: [n][n_embd]
   for (int il = 0; il < spec_.n_layers; ++il) {
     EMBER_RETURN_IF_ERROR(attention_block(il, n, pos));
     EMBER_RETURN_IF_ERROR(ffn_block(il, n));
   }
   EMBER_RETURN_IF_ERROR(output(n, all_logits, logits_host));
+  if (capturing_) return {};  // run_graph launches and waits
   // The staging buffer is reused by the next step: wait for this one's copies.
   return cuda::cuda_status(cudaStreamSynchronize(stream_), "forward");
+}
+
+// A single-token step as one CUDA graph, captured on first use. Every kernel reads the
+// position from device memory, so the same graph serves every position; the token and
+// position are uploaded from the pinned staging buffer by the graph's first copies.
+Status GpuDecoder::run_graph(const int32_t* token, int pos, float* logits_host) {
+  int32_t* host = staging_.get();
+  if (graph_ == nullptr) {
+    EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+                                            "graph capture"));
+    use_graph_ = false;  // step() enqueues normally (and does not wait) while capturing
+    capturing_ = true;
+    const Status st = step(token, 1, pos, false, logits_pinned_.get());
+    use_graph_ = true;
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (!st.ok()) {
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      return st;
+    }
+    EMBER_RETURN_IF_ERROR(cuda::cuda_status(end, "graph capture"));
+    const cudaError_t inst = cudaGraphInstantiate(&graph_, graph, 0);
+    cudaGraphDestroy(graph);
+    EMBER_RETURN_IF_ERROR(cuda::cuda_status(inst, "graph instantiate"));
+  }
+  host[0] = token[0];
+  host[max_batch_] = pos;
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaGraphLaunch(graph_, stream_), "graph launch"));
+  EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaStreamSynchronize(stream_), "forward"));
+  if (logits_host != nullptr)
+    std::memcpy(logits_host, logits_pinned_.get(), sizeof(float) * size_t(spec_.n_vocab));
+  return {};
+}
+
+// Points the gemv at x: f32 as is, or quantized to int8 into xq/xd (once per `quantized`
+// flag, so the matrices of one projection group share it).
+Status GpuDecoder::bind_input(cuda::GemvBatchParams& p, const float* x, bool& quantized) {
+  if (!cuda::gemv_fast_uses_q8(p.w_type)) {
+    p.x = x;
+    return {};
+  }
+  if (!quantized) EMBER_RETURN_IF_ERROR(cuda::quantize_q8({x, p.n_in, p.n_tokens, a_.xq, a_.xd}, stream_));
+  quantized = true;
+  p.xq = a_.xq;
+  p.xd = a_.xd;
+  return {};
+}
+
+// y_i = x · w_iᵀ for a group of matrices reading the same x: consecutive matrices of one
+// type go to one gemv_batch launch; other types and long prompts take cuda::matmul.
+Status GpuDecoder::project(std::initializer_list<Proj> group, const float* x, int n, bool x_q8_ready) {
+  const Proj* g = group.begin();
+  const int count = int(group.size());
+  bool quantized = x_q8_ready;
+  for (int i = 0; i < count;) {
+    const DeviceLinear& w = *g[i].w;
+    if (n > cuda::kGemvFastMaxTokens || !cuda::gemv_fast_supported(w.type, w.n_in)) {
+      EMBER_RETURN_IF_ERROR(matmul(w, x, n, g[i].y));
+      ++i;
+      continue;
+    }
+    cuda::GemvBatchParams p;
+    p.w_type = w.type;
+    p.n_in = w.n_in;
+    p.w_row_bytes = w.row_bytes;
+    p.n_tokens = n;
+    p.pdl = pdl_;
+    p.pdl_prefetch = pdl_prefetch_;
+    p.q4k_direct = q4k_direct_;
+    p.n_mats = 0;
+    int j = i;
+    for (; j < count && p.n_mats < cuda::kGemvMaxMats && g[j].w->type == w.type && g[j].w->n_in == w.n_in; ++j)
+      p.mats[p.n_mats++] = {g[j].w->data, g[j].y, g[j].w->n_out};
+    EMBER_RETURN_IF_ERROR(bind_input(p, x, quantized));
+    EMBER_RETURN_IF_ERROR(cuda::gemv_batch(p, stream_));
+    for (int k = i; k < j; ++k)
+      if (g[k].w->bias != nullptr)
+        EMBER_RETURN_IF_ERROR(cuda::add_bias({g[k].y, g[k].w->bias, n, g[k].w->n_out}, stream_));
+    i = j;
+  }
+  return {};
+}
+
+// x += post_norm(o); h = next_norm(x), and for a decode step whose next matmul reads
+// int8 activations, the int8 copy of h in xq/xd (saves a quantize_q8 launch).
+Status GpuDecoder::residual(const float* post, const float* next_norm, const DeviceLinear* consumer, int n) {
+  const int d = spec_.n_embd;
+  cuda::ResidualNormParams p{a_.x, a_.o, post, next_norm, a_.h, n, d, spec_.norm_eps};
+  h_q8_ready_ = n <= cuda::kGemvFastMaxTokens && cuda::gemv_fast_supported(consumer->type, consumer->n_in) &&
+                cuda::gemv_fast_uses_q8(consumer->type) && cuda::residual_norm_q8_supported(d);
+  if (h_q8_ready_) {
+    p.yq = a_.xq;
+    p.yd = a_.xd;
+  }
+  return cuda::residual_norm(p, stream_);
 }
 
 Status GpuDecoder::matmul(const DeviceLinear& w, const float* x, int n, float* y) {
@@ -234,23 +376,22 @@ Status GpuDecoder::attention_block(int il, int n, int pos) {
   const int d = spec_.n_embd, hd = ls.head_dim;
   const int q_w = ls.n_heads * hd, kv_w = ls.n_kv_heads * hd;
   const float eps = spec_.norm_eps;
-  EMBER_RETURN_IF_ERROR(matmul(lw.wq, a_.h, n, a_.q));  // q: [n][n_heads * head_dim]
-  EMBER_RETURN_IF_ERROR(matmul(lw.wk, a_.h, n, a_.k));  // k: [n][n_kv_heads * head_dim]
-  EMBER_RETURN_IF_ERROR(matmul(lw.wv, a_.h, n, a_.v));  // v: [n][n_kv_heads * head_dim]
+  // q: [n][n_heads * head_dim], k and v: [n][n_kv_heads * head_dim]
+  EMBER_RETURN_IF_ERROR(project({{&lw.wq, a_.q}, {&lw.wk, a_.k}, {&lw.wv, a_.v}}, a_.h, n, h_q8_ready_));
   if (spec_.qk_norm) {
     EMBER_RETURN_IF_ERROR(cuda::rms_norm({a_.q, lw.q_norm, a_.q, int64_t(n) * ls.n_heads, hd, eps}, stream_));
     EMBER_RETURN_IF_ERROR(cuda::rms_norm({a_.k, lw.k_norm, a_.k, int64_t(n) * ls.n_kv_heads, hd, eps}, stream_));
   }
   const bool neox = spec_.rope_style == cpu::RopeStyle::neox;
-  EMBER_RETURN_IF_ERROR(cuda::rope({a_.q, q_w, a_.positions, n, ls.n_heads, hd, ls.rope_base, ls.rope_scale, neox},
-                                   stream_));
-  EMBER_RETURN_IF_ERROR(cuda::rope({a_.k, kv_w, a_.positions, n, ls.n_kv_heads, hd, ls.rope_base, ls.rope_scale,
-                                    neox}, stream_));
-  EMBER_RETURN_IF_ERROR(dump("q_rope", il, a_.q, n, q_w));
-  EMBER_RETURN_IF_ERROR(dump("k_rope", il, a_.k, n, kv_w));
   __half* k_cache = k_cache_[size_t(il)];  // [n_ctx][n_kv_heads * head_dim]
   __half* v_cache = v_cache_[size_t(il)];
-  EMBER_RETURN_IF_ERROR(cuda::kv_store({a_.k, a_.v, k_cache, v_cache, pos, n, kv_w}, stream_));
+  // rope(q), rope(k), then k and v into the cache rows positions[t], in one launch
+  EMBER_RETURN_IF_ERROR(cuda::rope_store({a_.q, a_.k, a_.v, k_cache, v_cache, a_.positions, n, ls.n_heads,
+                                          ls.n_kv_heads, hd, ls.rope_base, ls.rope_scale, neox}, stream_));
+  EMBER_RETURN_IF_ERROR(dump("q_rope", il, a_.q, n, q_w));
+  EMBER_RETURN_IF_ERROR(dump("k_rope", il, a_.k, n, kv_w));
+  const bool decode = n <= cuda::kGemvMaxTokens;
+  const int32_t* pos_dev = decode ? a_.positions : nullptr;  // device positions: graph-replayable
 
   cuda::AttentionParams ap;
   ap.n_tokens = n;
@@ -265,14 +406,23 @@ Status GpuDecoder::attention_block(int il, int n, int pos) {
   ap.k = k_cache;
   ap.v = v_cache;
   ap.out = a_.attn;  // attn: [n][n_heads * head_dim]
-  if (n <= cuda::kGemvMaxTokens) EMBER_RETURN_IF_ERROR(cuda::attention_decode(ap, a_.attn_ws, kMaxSplits, stream_));
+  ap.pos_dev = pos_dev;
+  // decode: one launch (the last slice merges), and the int8 copy the o projection reads
+  const DeviceLinear& wo = lw.wo;
+  const bool attn_q8 = decode && hd % 32 == 0 && cuda::gemv_fast_supported(wo.type, wo.n_in) &&
+                       cuda::gemv_fast_uses_q8(wo.type);
+  if (decode) ap.counters = a_.attn_counters;
+  if (attn_q8) {
+    ap.out_q = a_.xq;
+    ap.out_d = a_.xd;
+  }
+  if (decode) EMBER_RETURN_IF_ERROR(cuda::attention_decode(ap, a_.attn_ws, kMaxSplits, stream_));
   else EMBER_RETURN_IF_ERROR(cuda::attention_prefill(ap, stream_));
   EMBER_RETURN_IF_ERROR(dump("kqv_out", il, a_.attn, n, q_w));
 
-  EMBER_RETURN_IF_ERROR(matmul(lw.wo, a_.attn, n, a_.o));  // o: [n][n_embd]
+  EMBER_RETURN_IF_ERROR(project({{&lw.wo, a_.o}}, a_.attn, n, attn_q8));  // o: [n][n_embd]
   // x += post_norm(o); h = ffn_norm(x)
-  const float* post = spec_.post_norms ? lw.post_attn_norm : nullptr;
-  EMBER_RETURN_IF_ERROR(cuda::residual_norm({a_.x, a_.o, post, lw.ffn_norm, a_.h, n, d, eps}, stream_));
+  EMBER_RETURN_IF_ERROR(residual(spec_.post_norms ? lw.post_attn_norm : nullptr, lw.ffn_norm, &lw.w_gate, n));
   EMBER_RETURN_IF_ERROR(dump("attn_out", il, a_.o, n, d));
   return dump("ffn_norm", il, a_.h, n, d);
 }
@@ -280,17 +430,38 @@ Status GpuDecoder::attention_block(int il, int n, int pos) {
 Status GpuDecoder::ffn_block(int il, int n) {
   const DeviceLayer& lw = w_.layers[size_t(il)];
   const int d = spec_.n_embd, ff = spec_.n_ff;
-  EMBER_RETURN_IF_ERROR(matmul(lw.w_gate, a_.h, n, a_.gate));  // gate: [n][n_ff]
-  EMBER_RETURN_IF_ERROR(matmul(lw.w_up, a_.h, n, a_.up));      // up:   [n][n_ff]
   const auto act = spec_.act == Activation::gelu_tanh ? cuda::GatedAct::gelu_tanh : cuda::GatedAct::silu;
-  EMBER_RETURN_IF_ERROR(cuda::gated_act({a_.gate, a_.up, a_.gate, int64_t(n) * ff, act}, stream_));
+  const DeviceLinear &g = lw.w_gate, &u = lw.w_up;
+  if (n <= cuda::kGemvFastMaxTokens && g.type == u.type && g.n_in == u.n_in && cuda::gemv_fast_supported(g.type, g.n_in)
+      && g.bias == nullptr && u.bias == nullptr) {
+    // gate: [n][n_ff] = act(h · gateᵀ) * (h · upᵀ) in one launch
+    cuda::GemvBatchParams p;
+    p.w_type = g.type;
+    p.n_in = g.n_in;
+    p.w_row_bytes = g.row_bytes;
+    p.n_tokens = n;
+    p.n_mats = 2;
+    p.mats[0] = {g.data, a_.gate, g.n_out};
+    p.mats[1] = {u.data, a_.up, u.n_out};
+    p.epilogue = cuda::GemvEpilogue::gated;
+    p.act = act;
+    p.pdl = pdl_;
+    p.pdl_prefetch = pdl_prefetch_;
+    p.q4k_direct = q4k_direct_;
+    bool quantized = h_q8_ready_;
+    EMBER_RETURN_IF_ERROR(bind_input(p, a_.h, quantized));
+    EMBER_RETURN_IF_ERROR(cuda::gemv_batch(p, stream_));
+  } else {
+    EMBER_RETURN_IF_ERROR(project({{&g, a_.gate}, {&u, a_.up}}, a_.h, n, h_q8_ready_));  // gate, up: [n][n_ff]
+    EMBER_RETURN_IF_ERROR(cuda::gated_act({a_.gate, a_.up, a_.gate, int64_t(n) * ff, act}, stream_));
+  }
   EMBER_RETURN_IF_ERROR(dump("ffn_act", il, a_.gate, n, ff));
-  EMBER_RETURN_IF_ERROR(matmul(lw.w_down, a_.gate, n, a_.o));  // o: [n][n_embd]
+  EMBER_RETURN_IF_ERROR(project({{&lw.w_down, a_.o}}, a_.gate, n));  // o: [n][n_embd]
   // x += post_norm(o); h = next norm(x): the next layer's attn_norm or the output norm
   const bool last = il + 1 == spec_.n_layers;
   const float* next = last ? w_.output_norm : w_.layers[size_t(il) + 1].attn_norm;
-  const float* post = spec_.post_norms ? lw.post_ffn_norm : nullptr;
-  EMBER_RETURN_IF_ERROR(cuda::residual_norm({a_.x, a_.o, post, next, a_.h, n, d, spec_.norm_eps}, stream_));
+  const DeviceLinear* consumer = last ? &w_.output : &w_.layers[size_t(il) + 1].wq;
+  EMBER_RETURN_IF_ERROR(residual(spec_.post_norms ? lw.post_ffn_norm : nullptr, next, consumer, n));
   EMBER_RETURN_IF_ERROR(dump("ffn_out", il, a_.o, n, d));
   EMBER_RETURN_IF_ERROR(dump("l_out", il, a_.x, n, d));
   return last ? Status() : dump("attn_norm", il + 1, a_.h, n, d);
@@ -301,7 +472,7 @@ Status GpuDecoder::output(int n, bool all_logits, float* logits_host) {
   const int d = spec_.n_embd, rows = all_logits ? n : 1;
   const float* h = a_.h + size_t(n - rows) * d;  // h: [rows][n_embd], already output-normed
   EMBER_RETURN_IF_ERROR(dump("result_norm", -1, h, rows, d));
-  EMBER_RETURN_IF_ERROR(matmul(w_.output, h, rows, a_.logits));  // logits: [rows][n_vocab]
+  EMBER_RETURN_IF_ERROR(project({{&w_.output, a_.logits}}, h, rows, h_q8_ready_ && rows == n));  // [rows][n_vocab]
   const int64_t n_logits = int64_t(rows) * spec_.n_vocab;
   if (spec_.final_softcap > 0.0f)
     EMBER_RETURN_IF_ERROR(cuda::softcap({a_.logits, n_logits, spec_.final_softcap}, stream_));
