@@ -333,20 +333,6 @@ int json_mode(ChatSession& session, chat::Conversation conv, const ChatOptions& 
   return kExitOk;
 }
 
-Expected<chat::ChatTemplate> load_template(const model::Model& m, const ChatOptions& o) {
-  chat::TemplateQuery q;
-  q.gguf = m.file.file_size() > 0 ? &m.file : nullptr;
-  q.model_path = o.model.path;
-  q.override_spec = o.chat_template;
-  auto found = chat::find_chat_template(q);
-  if (!found) return found.status();
-  if (found->fallback) fmt::print(stderr, "note: the model has no chat template; using the built-in ChatML template\n");
-  else fmt::print(stderr, "chat template: {}\n", found->origin);
-  auto t = chat::ChatTemplate::create(found->source, chat::bos_text(m.tokenizer), chat::eos_text(m.tokenizer));
-  if (!t) return Status(t.status().kind(), fmt::format("chat template from {}: {}", found->origin, t.status().message()));
-  return t;
-}
-
 int run_chat(const ChatOptions& o) {
   if (o.reasoning != "show" && o.reasoning != "hide")
     return report(make_error(ErrorKind::invalid_argument, "--reasoning: '{}' is not show or hide", o.reasoning));
@@ -359,7 +345,7 @@ int run_chat(const ChatOptions& o) {
   auto m = load_model(o.model);
   if (!m) return report(m.status());
   const model::Model& model = **m;
-  auto tmpl = load_template(model, o);
+  auto tmpl = load_chat_template(model, o.model.path, o.chat_template);
   if (!tmpl) return report(tmpl.status());
   auto decoder = make_decoder(model, o.model);
   if (!decoder) return report(decoder.status());
@@ -378,13 +364,7 @@ void register_chat(CLI::App& app, int& exit_code) {
   add_model_options(*sub, o->model);
   sub->add_option("-n,--n-predict", o->n_predict, "most tokens per reply (-1 = until end of turn or full context)")
       ->check(CLI::Range(-1, 1 << 24));
-  sub->add_option("--temp", o->sampling.temperature, "temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));
-  sub->add_option("--top-k", o->sampling.top_k, "top-k sampling (0 = off)")->check(CLI::Range(0, 1 << 24));
-  sub->add_option("--top-p", o->sampling.top_p, "top-p sampling (1 = off)")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--min-p", o->sampling.min_p, "min-p sampling (0 = off)")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--repeat-penalty", o->sampling.repeat_penalty, "repetition penalty (1 = off)")
-      ->check(CLI::Range(0.0, 100.0));
-  sub->add_option("-s,--seed", o->sampling.seed, "random seed (default: random)");
+  add_sampling_options(*sub, o->sampling);
   sub->add_option("--chat-template", o->chat_template, "a template file, or the name of a template the model ships");
   sub->add_option("--system", o->system, "system prompt");
   sub->add_option("--reasoning", o->reasoning, "show (dimmed on a terminal) or hide the model's reasoning");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "chat/discovery.h"
 #include "core/thread_pool.h"
 #ifdef EMBER_HAVE_CUDA
 #include "kernels/cuda/cuda_check.h"
@@ -75,6 +76,31 @@ Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, co
   fmt::print(stderr, "device: CPU ({} threads)\n", ThreadPool::global().size());
   return std::unique_ptr<model::Decoder>(
       std::make_unique<model::CpuDecoder>(m.spec, m.weights, o.ctx_size, ThreadPool::global()));
+}
+
+void add_sampling_options(CLI::App& app, runtime::SamplingParams& s) {
+  app.add_option("--temp", s.temperature, "temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));
+  app.add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->check(CLI::Range(0, 1 << 24));
+  app.add_option("--top-p", s.top_p, "top-p sampling (1 = off)")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-p", s.min_p, "min-p sampling (0 = off)")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--repeat-penalty", s.repeat_penalty, "repetition penalty (1 = off)")->check(CLI::Range(0.0, 100.0));
+  app.add_option("--repeat-last-n", s.repeat_last_n, "tokens the penalty looks back over")->check(CLI::Range(0, 1 << 24));
+  app.add_option("-s,--seed", s.seed, "random seed (default: random)");
+}
+
+Expected<chat::ChatTemplate> load_chat_template(const model::Model& m, const std::string& model_path,
+                                                const std::string& override_spec) {
+  chat::TemplateQuery q;
+  q.gguf = m.file.file_size() > 0 ? &m.file : nullptr;
+  q.model_path = model_path;
+  q.override_spec = override_spec;
+  auto found = chat::find_chat_template(q);
+  if (!found) return found.status();
+  if (found->fallback) fmt::print(stderr, "note: the model has no chat template; using the built-in ChatML template\n");
+  else fmt::print(stderr, "chat template: {}\n", found->origin);
+  auto t = chat::ChatTemplate::create(found->source, chat::bos_text(m.tokenizer), chat::eos_text(m.tokenizer));
+  if (!t) return Status(t.status().kind(), fmt::format("chat template from {}: {}", found->origin, t.status().message()));
+  return t;
 }
 
 std::string process_escapes(const std::string& s) {

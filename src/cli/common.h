@@ -5,9 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "chat/conversation.h"
 #include "core/status.h"
 #include "model/decoder.h"
 #include "model/model.h"
+#include "runtime/sampler.h"
 
 namespace ember::cli {
 
@@ -30,6 +32,14 @@ Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o);
 // The decoder the options ask for: the GPU one when built with CUDA and a device is
 // present (unless --cpu), else the CPU one. Prints which device is used.
 Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o);
+
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed.
+void add_sampling_options(CLI::App& app, runtime::SamplingParams& s);
+
+// The model's chat template (or `override_spec`: a file or a template name), noting on
+// stderr where it came from.
+Expected<chat::ChatTemplate> load_chat_template(const model::Model& m, const std::string& model_path,
+                                                const std::string& override_spec);
 
 // Turns \n, \t, \r, \\, \" and \' escapes into their characters (llama.cpp's -e).
 std::string process_escapes(const std::string& s);

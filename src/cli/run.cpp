@@ -84,15 +84,7 @@ void register_run(CLI::App& app, int& exit_code) {
   p->excludes(f);
   sub->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until the context is full)")
       ->check(CLI::Range(-1, 1 << 24));
-  sub->add_option("--temp", o->sampling.temperature, "temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));
-  sub->add_option("--top-k", o->sampling.top_k, "top-k sampling (0 = off)")->check(CLI::Range(0, 1 << 24));
-  sub->add_option("--top-p", o->sampling.top_p, "top-p sampling (1 = off)")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--min-p", o->sampling.min_p, "min-p sampling (0 = off)")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--repeat-penalty", o->sampling.repeat_penalty, "repetition penalty (1 = off)")
-      ->check(CLI::Range(0.0, 100.0));
-  sub->add_option("--repeat-last-n", o->sampling.repeat_last_n, "tokens the penalty looks back over")
-      ->check(CLI::Range(0, 1 << 24));
-  sub->add_option("-s,--seed", o->sampling.seed, "random seed (default: random)");
+  add_sampling_options(*sub, o->sampling);
   sub->add_option("--stop", o->stop, "stop string (repeatable)");
   sub->add_option("-b,--batch-size", o->batch, "prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
   sub->add_flag("--no-escape", o->no_escape, "do not process escapes in the prompt");

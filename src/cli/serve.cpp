@@ -29,20 +29,6 @@ struct ServeOptions {
   int max_body_mib = 8;
 };
 
-Expected<chat::ChatTemplate> load_chat_template(const model::Model& m, const ServeOptions& o) {
-  chat::TemplateQuery q;
-  q.gguf = m.file.file_size() > 0 ? &m.file : nullptr;
-  q.model_path = o.model.path;
-  q.override_spec = o.chat_template;
-  auto found = chat::find_chat_template(q);
-  if (!found) return found.status();
-  if (found->fallback) fmt::print(stderr, "note: the model has no chat template; using the built-in ChatML template\n");
-  else fmt::print(stderr, "chat template: {}\n", found->origin);
-  auto t = chat::ChatTemplate::create(found->source, chat::bos_text(m.tokenizer), chat::eos_text(m.tokenizer));
-  if (!t) return Status(t.status().kind(), fmt::format("chat template from {}: {}", found->origin, t.status().message()));
-  return t;
-}
-
 // Everything the server serves, alive until the server has stopped.
 struct Loaded {
   std::unique_ptr<model::Model> model;
@@ -56,7 +42,7 @@ Status load(const ServeOptions& o, Loaded& l) {
   auto m = load_model(o.model);
   if (!m) return m.status();
   l.model = std::move(*m);
-  auto t = load_chat_template(*l.model, o);
+  auto t = load_chat_template(*l.model, o.model.path, o.chat_template);
   if (!t) return t.status();
   l.chat_template = std::make_unique<chat::ChatTemplate>(std::move(*t));
   auto d = make_decoder(*l.model, o.model);
