@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "chat/discovery.h"
+#include "cli/dump.h"
 #include "core/thread_pool.h"
 #ifdef EMBER_HAVE_CUDA
 #include "kernels/cuda/cuda_check.h"
@@ -38,6 +39,9 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
   app.add_option("--device", o.device, "CUDA device to run on (default: 0 when one is present)")
       ->check(CLI::Range(0, 1023));
   app.add_flag("--cpu", o.cpu, "run on the CPU even when a GPU is present");
+  app.add_option("--dump-tensors", o.dump_dir, "write every named activation to files in DIR (see docs/decoder.md)");
+  app.add_option("--dump-layers", o.dump_layers, "with --dump-tensors: only these layers (comma-separated)")
+      ->delimiter(',');
 }
 
 Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o) {
@@ -52,7 +56,9 @@ Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o) {
   return m;
 }
 
-Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o) {
+namespace {
+
+Expected<std::unique_ptr<model::Decoder>> make_bare_decoder(const model::Model& m, const ModelOptions& o) {
   if (o.cpu && o.device >= 0) return make_error(ErrorKind::invalid_argument, "--cpu and --device exclude each other");
 #ifdef EMBER_HAVE_CUDA
   if (!o.cpu && (o.device >= 0 || cuda::device_available())) {
@@ -76,6 +82,18 @@ Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, co
   fmt::print(stderr, "device: CPU ({} threads)\n", ThreadPool::global().size());
   return std::unique_ptr<model::Decoder>(
       std::make_unique<model::CpuDecoder>(m.spec, m.weights, o.ctx_size, ThreadPool::global()));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<model::Decoder>> make_decoder(const model::Model& m, const ModelOptions& o) {
+  auto dec = make_bare_decoder(m, o);
+  if (!dec || o.dump_dir.empty()) return dec;
+  auto dumper = make_tensor_dumper(o.dump_dir, std::set<int>(o.dump_layers.begin(), o.dump_layers.end()));
+  if (!dumper) return dumper.status();
+  (*dec)->set_dump(std::move(*dumper));
+  fmt::print(stderr, "dumping activations to {}\n", o.dump_dir);
+  return dec;
 }
 
 void add_sampling_options(CLI::App& app, runtime::SamplingParams& s) {

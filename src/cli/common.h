@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chat/conversation.h"
 #include "core/status.h"
@@ -26,6 +27,8 @@ struct ModelOptions {
   int ctx_size = 4096;
   int device = -1;   // CUDA device; -1: device 0 when one is present
   bool cpu = false;  // force the CPU decoder
+  std::string dump_dir;          // --dump-tensors: write named activations here
+  std::vector<int> dump_layers;  // --dump-layers: which layers (empty = all)
 };
 void add_model_options(CLI::App& app, ModelOptions& o);
 Expected<std::unique_ptr<model::Model>> load_model(const ModelOptions& o);
