@@ -35,8 +35,10 @@ tiny=$src/tests/fuzz/corpus/gguf/tiny_llama.gguf
 check dump-tensors 0 "$ember" run --cpu -m "$tiny" -p "the the" -n 3 --dump-tensors "$tmp/dump" --dump-layers 0
 expect_in dump-index "$tmp/dump/index.tsv" "^l_out	0	32$"
 rows=$(( $(stat -c %s "$tmp/dump/l_out.L0.f32") / 128 ))  # 32 floats per row
-if [ "$rows" -ge 3 ] && [ ! -e "$tmp/dump/l_out.L1.f32" ]; then pass=$((pass + 1)); else
-  fail=$((fail + 1)); echo "FAIL dump-rows: $rows rows of l_out.L0"; fi
+if [ "$rows" -ge 3 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL dump-rows: $rows rows"; fi
+check dump-layer-filter 0 "$ember" run --cpu -m "$tiny" -p "the" -n 1 --dump-tensors "$tmp/dump5" --dump-layers 5
+if [ -e "$tmp/dump5/inp_embd.f32" ] && [ ! -e "$tmp/dump5/l_out.L0.f32" ]; then pass=$((pass + 1)); else
+  fail=$((fail + 1)); echo "FAIL dump-layer-filter: layer 0 dumped though only layer 5 was asked for"; fi
 
 smol=$models/SmolLM2-135M-Instruct.Q4_1.gguf
 gemma=$models/gemma-3-270m-q4_k_m.gguf
