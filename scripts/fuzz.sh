@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf_fuzz tokenize_fuzz template_fuzz)
+all_targets=(gguf_fuzz tokenize_fuzz template_fuzz safetensors_fuzz hf_config_fuzz tokenizer_json_fuzz
+             output_parser_fuzz openai_request_fuzz)
 
 if ! command -v clang++ >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -16,6 +17,13 @@ if ! command -v clang++ >/dev/null; then
 fi
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DEMBER_FUZZ=ON -DEMBER_CUDA=OFF -DEMBER_TESTS=ON >/dev/null
+if [ ${#targets[@]} -eq 0 ]; then
+  # openai_request_fuzz exists only when the server library is built (cpp-httplib found).
+  known=$(cmake --build build-fuzz --target help)
+  for t in "${all_targets[@]}"; do
+    if grep -q "^$t:" <<<"$known"; then targets+=("$t"); else echo "$t: not built here, skipped"; fi
+  done
+fi
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 
 export EMBER_MODELS_DIR=${EMBER_MODELS_DIR:-$PWD/models}
@@ -26,6 +34,11 @@ for t in "${targets[@]}"; do
     gguf_fuzz) seeds=tests/fuzz/corpus/gguf ;;
     tokenize_fuzz) seeds=tests/fuzz/corpus/text ;;
     template_fuzz) seeds=tests/fixtures/templates ;;
+    safetensors_fuzz) seeds=tests/fuzz/corpus/safetensors ;;
+    hf_config_fuzz) seeds=tests/fuzz/corpus/hf_config ;;
+    tokenizer_json_fuzz) seeds=tests/fuzz/corpus/tokenizer_json ;;
+    output_parser_fuzz) seeds=tests/fuzz/corpus/output ;;
+    openai_request_fuzz) seeds=tests/fuzz/corpus/openai ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
   work=build-fuzz/corpus-$t

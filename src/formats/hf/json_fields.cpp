@@ -17,7 +17,7 @@ std::string json_summary(const json& v) {
 Expected<json> parse_json_text(std::string_view text, const std::string& name) {
   try {
     return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     return make_error(ErrorKind::invalid_file, "{}: not valid JSON: {}", name, e.what());
   }
 }

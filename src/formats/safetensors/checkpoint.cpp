@@ -15,8 +15,10 @@ constexpr size_t kMaxShards = 100000;
 constexpr std::string_view kIndexName = "model.safetensors.index.json";
 constexpr std::string_view kSingleName = "model.safetensors";
 
+// At most NAME_MAX (255) bytes: a longer name cannot exist, and opening it fails as an
+// I/O error (ENAMETOOLONG) instead of naming the bad index entry.
 bool is_plain_file_name(std::string_view s) {
-  return !s.empty() && s != "." && s != ".." && s.find('/') == std::string_view::npos &&
+  return !s.empty() && s.size() <= 255 && s != "." && s != ".." && s.find('/') == std::string_view::npos &&
          s.find('\\') == std::string_view::npos && s.find('\0') == std::string_view::npos;
 }
 

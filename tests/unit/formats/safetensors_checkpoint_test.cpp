@@ -90,5 +90,16 @@ TEST(SafetensorsCheckpoint, MalformedIndex) {
             std::string::npos);
 }
 
+// Found by tests/e2e/malformed_safetensors.py: a shard name longer than a file name can be
+// reached File::open, whose ENAMETOOLONG is an I/O error (exit 1), not a bad index (exit 2).
+TEST(SafetensorsCheckpoint, OverlongShardName) {
+  const std::string text = R"({"weight_map":{"w":")" + std::string(5000, 'x') + R"("}})";
+  auto map = safetensors::parse_index(text, "i.json");
+  ASSERT_FALSE(map.ok());
+  EXPECT_EQ(map.status().kind(), ErrorKind::invalid_file);
+  EXPECT_NE(map.status().message().find("not a plain file name"), std::string::npos);
+  EXPECT_TRUE(safetensors::parse_index(R"({"weight_map":{"w":")" + std::string(255, 'x') + R"("}})", "i.json").ok());
+}
+
 }  // namespace
 }  // namespace ember

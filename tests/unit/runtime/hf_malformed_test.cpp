@@ -280,6 +280,22 @@ TEST(HfConfigMalformed, NotJson) {
   EXPECT_NE(m.status().message().find("config.json: not valid JSON"), std::string::npos) << m.status().message();
 }
 
+// Found by hf_config_fuzz / tokenizer_json_fuzz: a number too large for a double made
+// nlohmann throw out_of_range (not parse_error), which escaped and aborted the process.
+TEST(HfConfigMalformed, NumberOutOfRange) {
+  for (const char* text : {R"({"model_max_length": 1000000000000000019E84624838656})", R"({"a": 2e934})", "[1e999]"}) {
+    auto doc = hf::parse_json_text(text, "tokenizer_config.json");
+    ASSERT_FALSE(doc.ok()) << text;
+    EXPECT_EQ(doc.status().kind(), ErrorKind::invalid_file);
+    EXPECT_NE(doc.status().message().find("tokenizer_config.json: not valid JSON"), std::string::npos);
+  }
+  FixtureCopy f("qwen2", "bignumber");
+  write_text(f.dir().path() / "tokenizer_config.json", R"({"eos_token": "<|im_end|>", "model_max_length": 1e400})");
+  auto m = model::Model::load(f.dir().str());
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("tokenizer_config.json: not valid JSON"), std::string::npos) << m.status().message();
+}
+
 TEST(HfConfigMalformed, GenerationConfig) {
   FixtureCopy f("qwen2", "genconfig");
   write_text(f.dir().path() / "generation_config.json", R"({"top_k": -3})");
