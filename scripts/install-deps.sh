@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build ccache pkg-config nlohmann-json3-dev libcli11-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev unicode-data unzip python3 python3-pip python3-venv ca-certificates)
+      libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev unicode-data unzip python3 python3-pip python3-venv
+      ca-certificates clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
