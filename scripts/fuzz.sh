@@ -47,7 +47,7 @@ for t in "${targets[@]}"; do
   log=build-fuzz/$t.log
   if build-fuzz/tests/fuzz/$t -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
        -artifact_prefix=build-fuzz/crashes/$t- "$work" >"$log" 2>&1; then
-    echo "$t: clean, $(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#') execs in ${seconds}s"
+    echo "$t: clean, $(grep -oE '^Done [0-9]+ runs' "$log" | grep -oE '[0-9]+') execs in ${seconds}s"
   else
     echo "$t: FAILED (see $log)"; tail -30 "$log"; status=1
   fi
