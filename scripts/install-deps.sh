@@ -18,10 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python packages for the tests (pytest, the openai client, prometheus_client) in .venv.
-py_pkgs=(pytest==8.3.4 openai==1.58.1 prometheus_client==0.21.1)
+# Python packages for the tests (pytest, the openai client, prometheus_client) in .venv;
+# compressed-tensors (pulls torch, ~5 GB) checks `ember quantize` output (scripts/check_compressed_tensors.py).
+py_pkgs=(pytest==8.3.4 openai==1.58.1 prometheus_client==0.21.1 compressed-tensors==0.20.0 safetensors numpy)
 venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
-if ! "$venv/bin/python" -c "import pytest, openai, prometheus_client" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import pytest, openai, prometheus_client, compressed_tensors, safetensors, numpy" 2>/dev/null; then
   echo "install-deps: creating $venv with ${py_pkgs[*]}" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${py_pkgs[@]}"

@@ -53,6 +53,7 @@ void register_perplexity(CLI::App& app, int& exit_code);
 void register_chat(CLI::App& app, int& exit_code);
 void register_gen_random(CLI::App& app, int& exit_code);
 void register_bench(CLI::App& app, int& exit_code);
+void register_quantize(CLI::App& app, int& exit_code);
 void register_serve(CLI::App& app, int& exit_code);  // a stub that says so when built without the server
 
 }  // namespace ember::cli

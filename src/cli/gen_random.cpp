@@ -35,14 +35,24 @@ struct Shape {
   int n_ctx;
   bool tied, qk_norm;
   const char* pre;  // tokenizer.ggml.pre
+  int n_experts = 0, n_experts_used = 0, n_ff_exp = 0;  // mixture of experts (every layer); 0: dense
 };
 
 // Shapes of the published configs (config.json of each model).
-constexpr std::array<Shape, 4> kShapes = {{
+constexpr std::array<Shape, 8> kShapes = {{
     {"llama3-8b", "llama", 32, 4096, 14336, 32, 8, 128, 128256, 500000.0f, 1e-5f, 8192, false, false, "llama-bpe"},
     {"qwen3-8b", "qwen3", 36, 4096, 12288, 32, 8, 128, 151936, 1000000.0f, 1e-6f, 40960, false, true, "qwen2"},
     {"mistral-7b", "llama", 32, 4096, 14336, 32, 8, 128, 32768, 1000000.0f, 1e-5f, 32768, false, false, "default"},
     {"llama3-1b", "llama", 16, 2048, 8192, 32, 8, 64, 128256, 500000.0f, 1e-5f, 8192, true, false, "llama-bpe"},
+    // Mixture of experts: 3-D blk.N.ffn_{gate,up,down}_exps tensors + an F32 ffn_gate_inp router.
+    {"qwen3-30b-a3b", "qwen3moe", 48, 2048, 6144, 32, 4, 128, 151936, 1000000.0f, 1e-6f, 40960, false, true, "qwen2",
+     128, 8, 768},
+    {"mixtral-8x7b", "llama", 32, 4096, 14336, 32, 8, 128, 32000, 1000000.0f, 1e-5f, 32768, false, false, "default",
+     8, 2, 14336},
+    // Tiny MoE shapes for tests (seconds to write, a few MB).
+    {"qwen3-moe-tiny", "qwen3moe", 2, 256, 512, 4, 2, 64, 1024, 1000000.0f, 1e-6f, 4096, false, true, "qwen2", 8, 2,
+     256},
+    {"mixtral-tiny", "llama", 2, 256, 512, 4, 2, 64, 1024, 1000000.0f, 1e-5f, 4096, false, false, "default", 4, 2, 512},
 }};
 
 struct GenOptions {
@@ -62,12 +72,14 @@ bool use_more_bits(int il, int n_layers) {
 
 // `role`: token_embd, output, or the tensor name inside a block (attn_v, ffn_down, ...).
 Type tensor_type(const std::string& ftype, const std::string& role, int il, int n_layers) {
+  if (role == "ffn_gate_inp") return Type::F32;  // the router stays F32, as llama.cpp keeps it
   if (ftype == "f16") return Type::F16;
   if (ftype == "bf16") return Type::BF16;
   if (ftype == "q8_0") return Type::Q8_0;
   // q4_k_m
   if (role == "output") return Type::Q6_K;
-  if ((role == "attn_v" || role == "ffn_down") && use_more_bits(il, n_layers)) return Type::Q6_K;
+  if ((role == "attn_v" || role == "ffn_down" || role == "ffn_down_exps") && use_more_bits(il, n_layers))
+    return Type::Q6_K;
   return Type::Q4_K;
 }
 
@@ -141,6 +153,11 @@ Status add_metadata(gguf::Writer& w, const Shape& s, int n_layers, const std::st
   EMBER_RETURN_IF_ERROR(w.add(a + ".attention.value_length", u32(uint32_t(s.head_dim))));
   EMBER_RETURN_IF_ERROR(w.add(a + ".attention.layer_norm_rms_epsilon", f32(s.eps)));
   EMBER_RETURN_IF_ERROR(w.add(a + ".rope.freq_base", f32(s.rope_base)));
+  if (s.n_experts > 0) {
+    EMBER_RETURN_IF_ERROR(w.add(a + ".expert_count", u32(uint32_t(s.n_experts))));
+    EMBER_RETURN_IF_ERROR(w.add(a + ".expert_used_count", u32(uint32_t(s.n_experts_used))));
+    EMBER_RETURN_IF_ERROR(w.add(a + ".expert_feed_forward_length", u32(uint32_t(s.n_ff_exp))));
+  }
   return add_tokenizer(w, s, s.n_vocab);
 }
 
@@ -149,6 +166,8 @@ struct TensorPlan {
   Type type;
   int64_t n_in, n_out;  // n_out == 1 with vector: a norm
   bool vector;
+  int64_t n_mat = 1;  // > 1: a 3-D tensor of n_mat [n_out][n_in] matrices (experts)
+  int64_t rows() const { return n_out * n_mat; }
 };
 
 std::vector<TensorPlan> plan_tensors(const Shape& s, int n_layers, const std::string& ftype) {
@@ -173,9 +192,19 @@ std::vector<TensorPlan> plan_tensors(const Shape& s, int n_layers, const std::st
       vec("attn_k_norm", s.head_dim);
     }
     vec("ffn_norm", d);
-    mat("ffn_gate", d, s.n_ff);
-    mat("ffn_up", d, s.n_ff);
-    mat("ffn_down", s.n_ff, d);
+    if (s.n_experts == 0) {
+      mat("ffn_gate", d, s.n_ff);
+      mat("ffn_up", d, s.n_ff);
+      mat("ffn_down", s.n_ff, d);
+      continue;
+    }
+    auto experts = [&](const char* role, int64_t n_in, int64_t n_out) {
+      t.push_back({p + role + ".weight", tensor_type(ftype, role, il, n_layers), n_in, n_out, false, s.n_experts});
+    };
+    mat("ffn_gate_inp", d, s.n_experts);
+    experts("ffn_gate_exps", d, s.n_ff_exp);
+    experts("ffn_up_exps", d, s.n_ff_exp);
+    experts("ffn_down_exps", s.n_ff_exp, d);
   }
   return t;
 }
@@ -292,7 +321,7 @@ Status fill_tensor(const TensorPlan& t, size_t index, uint64_t seed, int64_t row
     Rng rng{seed * 0x2545F4914F6CDD1Dull ^ (uint64_t(index) << 40) ^ uint64_t(r)};
     for (auto& v : row) v = kSigma * rng.normal();
   };
-  pool.parallel_for(t.n_out, [&](int64_t begin, int64_t end, int) {
+  pool.parallel_for(t.rows(), [&](int64_t begin, int64_t end, int) {
     std::vector<float> row(size_t(t.n_in));
     for (int64_t r = begin; r < end; ++r) {
       make_row(r, row);
@@ -321,7 +350,9 @@ int gen_random(const GenOptions& o) {
   if (Status st = add_metadata(w, *shape, n_layers, o.type); !st.ok()) return report(st);
   const std::vector<TensorPlan> plan = plan_tensors(*shape, n_layers, o.type);
   for (const TensorPlan& t : plan) {
-    std::vector<int64_t> ne = t.vector ? std::vector<int64_t>{t.n_in} : std::vector<int64_t>{t.n_in, t.n_out};
+    std::vector<int64_t> ne = t.vector      ? std::vector<int64_t>{t.n_in}
+                              : t.n_mat > 1 ? std::vector<int64_t>{t.n_in, t.n_out, t.n_mat}
+                                            : std::vector<int64_t>{t.n_in, t.n_out};
     if (Status st = w.add_tensor(t.name, t.type, ne); !st.ok()) return report(st);
   }
   if (Status st = w.create(o.out); !st.ok()) return report(st);
@@ -330,7 +361,7 @@ int gen_random(const GenOptions& o) {
   for (size_t i = 0; i < plan.size(); ++i) {
     const auto& pt = w.tensors()[i];
     buffer.resize(size_t(pt.n_bytes));
-    if (Status st = fill_tensor(plan[i], i, o.seed, int64_t(pt.n_bytes) / plan[i].n_out, buffer, pool); !st.ok())
+    if (Status st = fill_tensor(plan[i], i, o.seed, int64_t(pt.n_bytes) / plan[i].rows(), buffer, pool); !st.ok())
       return report(st);
     if (Status st = w.write_tensor(i, buffer); !st.ok()) return report(st);
     total += pt.n_bytes;

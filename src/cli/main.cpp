@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   ember::cli::register_gen_random(app, exit_code);
   ember::cli::register_bench(app, exit_code);
   ember::cli::register_serve(app, exit_code);
+  ember::cli::register_quantize(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,6 +10,8 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "model/forward_batch.h"
+#include "model/moe.h"
 #include "model/spec.h"
 #include "model/weights.h"
 
@@ -47,11 +49,23 @@ class CpuDecoder final : public Decoder {
   int n_ctx() const override { return kv_.n_ctx; }
   void set_dump(DumpFn fn) override { dump_ = std::move(fn); }
   const KvCache& kv() const { return kv_; }
+  // Runs every token of `batch` (several sequences at their own positions; see
+  // forward_batch.h) through each matmul together and attention per sequence over the
+  // paged cache `kv`, writing their keys/values there. Fills `logits` with
+  // [batch.logit_rows.size()][n_vocab]. The decoder's own KV cache is not used (it may
+  // be built with n_ctx 0). `batch` must be planned (ForwardBatch::plan).
+  Status forward_batch(const ForwardBatch& batch, const PagedKv& kv, std::vector<float>& logits);
 
  private:
   void embed(std::span<const int32_t> tokens);
+  void resize_activations(int n);
   void attention_block(int il, int n, int pos);
-  void ffn_block(int il, int n);
+  void attention_in(int il, int n, const int32_t* positions);  // norm, q/k/v, qk-norm, rope
+  void attention_out(int il, int n);                           // wo, post-norm, residual
+  void paged_attention_block(int il, const ForwardBatch& batch, const PagedKv& kv);  // decoder_batch.cpp
+  void output_rows(std::span<const int32_t> rows, std::vector<float>& logits);
+  void ffn_block(int il, int n);  // dense MLP, experts, or both (spec.layers[il].ffn)
+  void dense_ffn(int il, int n);
   void output(int n, bool all_logits, std::vector<float>& logits);
   void matmul(const Linear& w, const float* x, int n, float* y);
   void dump(std::string_view name, int il, const float* data, int n, int width);
@@ -61,7 +75,9 @@ class CpuDecoder final : public Decoder {
   ThreadPool& pool_;
   KvCache kv_;
   DumpFn dump_;
+  MoeFfn moe_;  // mixture-of-experts layers (model/moe.h)
   // Activations for a batch of n tokens (capacity grows to the largest batch seen).
+  std::vector<int32_t> positions_;  // position of each token [n]
   std::vector<float> x_;       // residual stream      [n][n_embd]
   std::vector<float> h_;       // normed input         [n][n_embd]
   std::vector<float> q_;       // queries              [n][max_q_width]

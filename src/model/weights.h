@@ -51,11 +51,30 @@ struct Linear {
   const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + i * row_bytes; }
 };
 
+// A mixture-of-experts FFN (docs/moe.md). Expert e's projections are plain Linears: views
+// into a 3-D GGUF tensor (one slice per expert, strides from the tensor), or one tensor per
+// expert (Hugging Face, legacy GGUF), each with its own NVFP4 global scale when quantized.
+struct MoeWeights {
+  Linear router;                          // ffn_gate_inp: [n_experts][n_embd]
+  std::vector<Linear> gate, up, down;     // [n_experts]: [n_ff_exp][n_embd], same, [n_embd][n_ff_exp]
+  Linear shexp_gate, shexp_up, shexp_down;  // shared expert (optional)
+  Linear shexp_gate_inp;                  // [1][n_embd] sigmoid gate of the shared expert (optional)
+  std::vector<float> router_scale;        // [n_embd] (Gemma 4)
+  std::vector<float> per_expert_scale;    // [n_experts] (Gemma 4)
+  std::vector<float> pre_norm;            // [n_embd] norm of the experts' input (Gemma 4 pre_ffw_norm_2)
+  std::vector<float> post_norm;           // [n_embd] norm of the experts' output (Gemma 4 post_ffw_norm_2)
+  std::vector<float> dense_post_norm;     // [n_embd] norm of the parallel dense MLP's output (post_ffw_norm_1)
+  // Every Linear of the block (for code that visits them all, e.g. quantization extras).
+  std::vector<Linear*> linears();
+};
+
 struct LayerWeights {
   std::vector<float> attn_norm, q_norm, k_norm, post_attn_norm;  // [n_embd] / [head_dim]
   std::vector<float> ffn_norm, post_ffn_norm;                    // [n_embd]
   Linear wq, wk, wv, wo;                                          // attention projections
   Linear w_gate, w_up, w_down;                                    // gated FFN
+  MoeWeights moe;                                                 // ffn kind moe / dense_and_moe
+  std::vector<float> layer_out_scale;                             // [1] (Gemma 4 layer_scalar)
 };
 
 struct Weights {

@@ -166,8 +166,19 @@ double snr_db(const float* ref, const float* x, int64_t n) {
   return err > 0 ? 10 * std::log10(sig / err) : INFINITY;
 }
 
+double weighted_snr_db(const float* ref, const float* x, int64_t n, int64_t k, const float* col_scale) {
+  double sig = 0, err = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const double s2 = double(col_scale[j]) * col_scale[j], r = ref[i * k + j], d = r - x[i * k + j];
+      sig += s2 * r * r;
+      err += s2 * d * d;
+    }
+  return err > 0 ? 10 * std::log10(sig / err) : INFINITY;
+}
+
 Expected<Fp4Matrix> quantize_fp4(const float* w, int64_t n, int64_t k, Type type, int64_t rank,
-                                 LowRankScheme scheme) {
+                                 LowRankScheme scheme, const float* input_scale) {
   if (type != Type::NVFP4 && type != Type::MXFP4)
     return make_error(ErrorKind::invalid_argument, "quantize_fp4: type {} is not NVFP4 or MXFP4", type_name(type));
   if (n <= 0 || k <= 0 || k % traits(type).block_size != 0)
@@ -182,20 +193,30 @@ Expected<Fp4Matrix> quantize_fp4(const float* w, int64_t n, int64_t k, Type type
   out.k = k;
   std::vector<float> q;
   quantize_rows(w, out, q);
+  for (int64_t j = 0; input_scale && j < k; ++j)
+    if (!(input_scale[j] > 0.0f) || !std::isfinite(input_scale[j]))
+      return make_error(ErrorKind::invalid_argument, "quantize_fp4: input_scale[{}] = {} is not a positive finite "
+                        "number", j, input_scale[j]);
   out.snr_db_quantized = out.snr_db_compensated = snr_db(w, q.data(), n * k);
+  if (input_scale)
+    out.weighted_snr_db_quantized = out.weighted_snr_db_compensated = weighted_snr_db(w, q.data(), n, k, input_scale);
   if (rank == 0) return out;
   Mat target(size_t(n * k));
-  if (scheme == LowRankScheme::error_svd)
-    for (int64_t i = 0; i < n * k; ++i) target[size_t(i)] = double(w[i]) - q[size_t(i)];
-  else
-    for (int64_t i = 0; i < n * k; ++i) target[size_t(i)] = w[i];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t at = i * k + j;
+      const double v = scheme == LowRankScheme::error_svd ? double(w[at]) - q[size_t(at)] : double(w[at]);
+      target[size_t(at)] = input_scale ? v * input_scale[j] : v;
+    }
   const Svd s = truncated_svd(target, n, k, rank);
   out.rank = s.rank;
   out.b.resize(size_t(n * s.rank));
   out.a.resize(size_t(s.rank * k));
   for (int64_t i = 0; i < n; ++i)
     for (int64_t r = 0; r < s.rank; ++r) out.b[size_t(i * s.rank + r)] = float(s.u[size_t(i * s.rank + r)] * s.s[size_t(r)]);
-  for (size_t i = 0; i < out.a.size(); ++i) out.a[i] = float(s.vt[i]);
+  for (int64_t r = 0; r < s.rank; ++r)  // undo the column scaling: (target·diag(s))_r · diag(1/s)
+    for (int64_t j = 0; j < k; ++j)
+      out.a[size_t(r * k + j)] = float(s.vt[size_t(r * k + j)] / (input_scale ? double(input_scale[j]) : 1.0));
   if (scheme == LowRankScheme::svdquant) {  // quantize what the low-rank term leaves
     std::vector<float> residual(size_t(n * k));
     const std::vector<float> low = [&] {
@@ -208,6 +229,7 @@ Expected<Fp4Matrix> quantize_fp4(const float* w, int64_t n, int64_t k, Type type
   }
   const std::vector<float> approx = dequantize_fp4(out);
   out.snr_db_compensated = snr_db(w, approx.data(), n * k);
+  if (input_scale) out.weighted_snr_db_compensated = weighted_snr_db(w, approx.data(), n, k, input_scale);
   return out;
 }
 

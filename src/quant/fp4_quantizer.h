@@ -26,11 +26,17 @@ struct Fp4Matrix {
   std::vector<float> b;  // [n][rank]
   double snr_db_quantized = 0.0;    // W vs Q(W)
   double snr_db_compensated = 0.0;  // W vs the result (with the low-rank term); = the above at rank 0
+  // With input_scale: the same SNRs with every column weighted by s² (the output-error proxy).
+  double weighted_snr_db_quantized = 0.0, weighted_snr_db_compensated = 0.0;
 };
 
 // rank 0: no compensation; otherwise a positive multiple of 16 (invalid_argument else).
+// `input_scale` (optional, [k], > 0): the RMS of each input channel over calibration
+// activations. The low-rank term then minimises the output error ‖(W − Q − B·A)·diag(s)‖
+// instead of the weight error: the SVD is taken of the target times diag(s) and A is
+// divided by s afterwards (LQER's activation-induced scaling; no pre_quant_scale stored).
 Expected<Fp4Matrix> quantize_fp4(const float* w, int64_t n, int64_t k, Type type, int64_t rank = 0,
-                                 LowRankScheme scheme = LowRankScheme::error_svd);
+                                 LowRankScheme scheme = LowRankScheme::error_svd, const float* input_scale = nullptr);
 
 // The dequantized Q plus B·A, [n][k].
 std::vector<float> dequantize_fp4(const Fp4Matrix& m);
@@ -49,5 +55,7 @@ std::vector<double> singular_values_jacobi(const std::vector<double>& m, int64_t
 
 // 10 · log10(Σ ref² / Σ (ref − x)²).
 double snr_db(const float* ref, const float* x, int64_t n);
+// The same over rows of k columns with column j weighted by col_scale[j]².
+double weighted_snr_db(const float* ref, const float* x, int64_t n, int64_t k, const float* col_scale);
 
 }  // namespace ember::quant

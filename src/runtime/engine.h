@@ -1,7 +1,7 @@
 // The engine interface the server talks to (docs/server.md). A request is a prompt's
 // token ids plus generation settings; the engine streams events for it on its own
-// thread. Implementations: SerialEngine (one request at a time); a continuous-batching
-// engine replaces it later behind this same interface.
+// thread. Implementations: SerialEngine (one request at a time, any Decoder) and
+// BatchEngine (continuous batching over a paged KV cache, CPU; docs/kv.md).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -75,6 +75,8 @@ struct EngineStats {
   Histogram ttft;                  // time to first token
   Histogram inter_token;           // time between tokens
   double kv_usage = 0.0;           // fraction of KV capacity in use, 0..1
+  uint64_t kv_blocks_used = 0;     // paged engines: KV blocks held by requests
+  uint64_t kv_blocks_total = 0;    // paged engines: KV blocks in the pool (0: not paged)
   uint64_t preemptions = 0;
 };
 

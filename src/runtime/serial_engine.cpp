@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <numeric>
 
 #include "core/log.h"
-#include "runtime/generator.h"
+#include "runtime/token_output.h"
 
 namespace ember::runtime {
 
@@ -14,22 +12,6 @@ namespace {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Log-probability of `chosen` and the `n_top` most likely tokens under softmax(logits).
-void fill_logprobs(std::span<const float> logits, int32_t chosen, int n_top, EngineEvent& ev) {
-  const float max = *std::max_element(logits.begin(), logits.end());
-  double sum = 0.0;
-  for (float x : logits) sum += std::exp(double(x - max));
-  const float lse = max + float(std::log(sum));
-  ev.logprob = {chosen, logits[size_t(chosen)] - lse};
-  if (n_top <= 0) return;
-  std::vector<int32_t> ids(logits.size());
-  std::iota(ids.begin(), ids.end(), 0);
-  const size_t k = std::min(ids.size(), size_t(n_top));
-  std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(k), ids.end(),
-                    [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
-  for (size_t i = 0; i < k; ++i) ev.top.push_back({ids[i], logits[size_t(ids[i])] - lse});
 }
 
 }  // namespace
@@ -207,14 +189,8 @@ Status SerialEngine::prefill(const std::vector<int32_t>& prompt, Run& r, std::ve
 }
 
 Status SerialEngine::decode_loop(Item& item, Run& r, std::vector<float>& logits) {
-  const EngineRequest& req = item.request;
-  const auto& tok = model_.tokenizer;
-  SamplingParams sp = req.sampling;
-  sp.banned.insert(sp.banned.end(), banned_.begin(), banned_.end());
-  Sampler sampler(sp);
-  for (int32_t t : cached_) sampler.accept(t);
-  tok::StreamDecoder text(tok);
-  StopMatcher stops(req.stop);
+  TokenOutput out(item.request, model_.tokenizer, banned_);
+  out.accept_context(cached_);
   const size_t n_vocab = size_t(model_.spec.n_vocab);
   FinishReason reason = FinishReason::length;
   for (;;) {
@@ -223,12 +199,9 @@ Status SerialEngine::decode_loop(Item& item, Run& r, std::vector<float>& logits)
       finish(item, FinishReason::cancelled, r);
       return {};
     }
-    if (req.max_tokens >= 0 && r.n_generated >= req.max_tokens) break;
-    std::span<float> lg(logits.data(), n_vocab);
-    for (const auto& [id, bias] : req.logit_bias) lg[size_t(id)] += bias;
-    const int32_t next = sampler.sample(lg);
-    sampler.accept(next);
-    ++r.n_generated;
+    if (out.at_max_tokens()) break;
+    const TokenOutput::Step step = out.sample(std::span<float>(logits.data(), n_vocab), item.on_event);
+    r.n_generated = out.n_generated();
     const double t = now_seconds();
     {
       std::lock_guard lock(mu_);
@@ -238,31 +211,17 @@ Status SerialEngine::decode_loop(Item& item, Run& r, std::vector<float>& logits)
       stats_.kv_usage = double(cached_.size() + 1) / double(decoder_.n_ctx());
     }
     r.last_token_at = t;
-    EngineEvent ev;
-    ev.token = next;
-    const bool stop_token = (!req.ignore_eos && tok.is_eog(next)) ||
-                            std::find(req.stop_token_ids.begin(), req.stop_token_ids.end(), next) !=
-                                req.stop_token_ids.end();
-    if (stop_token) {
-      reason = FinishReason::stop;
-      break;
-    }
-    if (req.logprobs) fill_logprobs(lg, next, req.top_logprobs, ev);
-    ev.text = stops.push(text.push(next));
-    item.on_event(ev);
-    if (stops.stopped()) {
+    if (step.finished) {
       reason = FinishReason::stop;
       break;
     }
     const int pos = int(cached_.size());
     if (pos + 1 >= decoder_.n_ctx()) break;
-    const int32_t one[1] = {next};
+    const int32_t one[1] = {step.token};
     EMBER_RETURN_IF_ERROR(decoder_.forward(one, pos, false, logits));
-    cached_.push_back(next);
+    cached_.push_back(step.token);
   }
-  EngineEvent rest;
-  rest.text = stops.push(text.flush()) + stops.flush();
-  if (!rest.text.empty()) item.on_event(rest);
+  out.flush(item.on_event);
   finish(item, reason, r);
   return {};
 }

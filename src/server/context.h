@@ -23,6 +23,9 @@ struct ServerOptions {
   std::string api_key;             // "" = no key needed
   std::string served_model_name;
   size_t max_body_bytes = 8u << 20;
+  // HTTP worker threads: each open request (a stream included) holds one, so this caps the
+  // requests the engine can see at once (ember serve: --max-seqs + --max-queue + 8).
+  int http_threads = 32;
   RequestLimits limits;
 };
 
@@ -48,6 +51,10 @@ void send_error(httplib::Response& res, const ApiError& e);
 const Backend* ready_backend(const Context& ctx, httplib::Response& res);
 // The body as JSON, or a 400 response.
 bool parse_body(const httplib::Request& req, httplib::Response& res, Json& body);
+// True when every prompt and logit_bias token id is in the model's vocabulary, else a 400
+// naming the field.
+bool check_token_ids(const Backend& b, const std::vector<int32_t>& prompt, const GenerationParams& gen,
+                     httplib::Response& res);
 std::string random_id(const char* prefix);
 int64_t unix_time();
 

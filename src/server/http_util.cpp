@@ -3,6 +3,8 @@
 #include <chrono>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "server/context.h"
 
 namespace ember::server {
@@ -33,6 +35,23 @@ bool parse_body(const httplib::Request& req, httplib::Response& res, Json& body)
     send_error(res, api_error(400, "the request body is not valid JSON"));
     return false;
   }
+  return true;
+}
+
+bool check_token_ids(const Backend& b, const std::vector<int32_t>& prompt, const GenerationParams& gen,
+                     httplib::Response& res) {
+  const int32_t n_vocab = b.model->spec.n_vocab;
+  for (int32_t t : prompt)
+    if (t < 0 || t >= n_vocab) {
+      send_error(res, api_error(400, fmt::format("prompt token id {} is out of range [0, {})", t, n_vocab), "prompt"));
+      return false;
+    }
+  for (const auto& [t, bias] : gen.logit_bias)
+    if (t < 0 || t >= n_vocab) {
+      send_error(res, api_error(400, fmt::format("'logit_bias': token id {} is out of range [0, {})", t, n_vocab),
+                                "logit_bias"));
+      return false;
+    }
   return true;
 }
 

@@ -50,6 +50,9 @@ std::string prometheus_text(const runtime::EngineStats& s, const std::string& mo
   gauge(out, "ember_requests_running", "Requests being generated now.", l, s.running);
   gauge(out, "ember_requests_waiting", "Requests waiting in the queue.", l, s.waiting);
   gauge(out, "ember_kv_cache_usage_ratio", "Fraction of the KV cache in use (0..1).", l, s.kv_usage);
+  gauge(out, "ember_kv_cache_blocks_used", "KV cache blocks held by requests.", l, double(s.kv_blocks_used));
+  gauge(out, "ember_kv_cache_blocks_total", "KV cache blocks in the pool (0: not paged).", l,
+        double(s.kv_blocks_total));
   counter(out, "ember_prompt_tokens", "Prompt tokens processed.", l, s.prompt_tokens);
   counter(out, "ember_generation_tokens", "Tokens generated.", l, s.generation_tokens);
   counter(out, "ember_requests_finished", "Engine requests finished (any reason).", l, s.requests_finished);

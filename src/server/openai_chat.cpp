@@ -125,6 +125,7 @@ void handle_chat_completions(const Context& ctx, const httplib::Request& req, ht
   auto text = b->chat_template->render(conv);
   if (!text) return send_error(res, api_error(text.status(), "messages"));
   const std::vector<int32_t> prompt = chat::tokenize_prompt(b->model->tokenizer, *text);
+  if (!check_token_ids(*b, prompt, c.gen, res)) return;
   const int n_ctx = b->engine->n_ctx();
   if (c.gen.max_tokens > 0 && int64_t(prompt.size()) + c.gen.max_tokens > n_ctx)
     return send_error(res, api_error(400,

@@ -99,6 +99,7 @@ void handle_completions(const Context& ctx, const httplib::Request& req, httplib
   const auto& tok = b->model->tokenizer;
   const std::vector<int32_t> prompt = c.prompt_is_tokens ? c.prompt_tokens : chat::tokenize_prompt(tok, c.prompt_text);
   if (prompt.empty()) return send_error(res, api_error(400, "the prompt is empty", "prompt"));
+  if (!check_token_ids(*b, prompt, c.gen, res)) return;
   const int n_ctx = b->engine->n_ctx();
   if (c.gen.max_tokens > 0 && int64_t(prompt.size()) + c.gen.max_tokens > n_ctx)
     return send_error(res, api_error(400,

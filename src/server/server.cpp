@@ -2,13 +2,16 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+
 #include "core/log.h"
 
 namespace ember::server {
 
 namespace {
-
-constexpr size_t kHttpThreads = 32;
 
 // Wraps a handler so that no exception leaves it (a 500 with the OpenAI error shape).
 httplib::Server::Handler guarded(const Context& ctx,
@@ -43,8 +46,20 @@ bool Server::authorized(const std::string& path, const std::string& authorizatio
 
 void Server::add_routes() {
   httplib::Server& s = *http_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  const size_t n_threads = size_t(std::clamp(ctx_.options.http_threads, 4, 4096));
+  s.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
   s.set_payload_max_length(ctx_.options.max_body_bytes);
+  // A connection holds a pool thread while it idles between requests (and before its first):
+  // 2 s instead of httplib's 5 keeps idle sockets from starving new requests; a stalled
+  // request is dropped after the 5 s read timeout (per read: a client trickling bytes holds
+  // its thread, bounded by the pool size).
+  s.set_keep_alive_timeout(2);
+  s.set_read_timeout(5, 0);
+  s.set_socket_options([this](int sock) {  // replaces httplib's (SO_REUSEADDR + SO_REUSEPORT)
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd_ = sock;
+  });
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (authorized(req.path, req.get_header_value("Authorization"))) return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, api_error(401, "missing or incorrect API key (Authorization: Bearer KEY)", "", "invalid_api_key"));
@@ -92,6 +107,9 @@ Status Server::start() {
       return make_error(ErrorKind::io, "cannot listen on {}:{} (in use, or not a local address?)", o.host, o.port);
     port_ = o.port;
   }
+  // httplib listens with a backlog of 5: a burst of connections (many clients, or idle ones
+  // held open) would wait for SYN retries (1 s, 3 s, ...). Calling listen again raises it.
+  if (listen_fd_ >= 0) ::listen(listen_fd_, 1024);
   thread_ = std::thread([this] {
     try {
       http_->listen_after_bind();
@@ -103,7 +121,21 @@ Status Server::start() {
 }
 
 void Server::stop() {
-  ctx_.draining.store(true);
+  if (!ctx_.draining.exchange(true)) {
+    // httplib cuts chunked streams short once it stops, so first let the engine finish what it
+    // holds (new requests already get 503), bounded, then give the streams one poll period to
+    // write their last chunks.
+    if (const Backend* b = ctx_.backend.load()) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+      auto busy = [b] {
+        const runtime::EngineStats s = b->engine->stats();
+        return s.running + s.waiting > 0;
+      };
+      while (busy() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    }
+  }
   http_->stop();
 }
 

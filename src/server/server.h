@@ -37,6 +37,7 @@ class Server {
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, to raise httplib's listen backlog of 5
 };
 
 }  // namespace ember::server

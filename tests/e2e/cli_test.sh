@@ -31,6 +31,16 @@ expect_in bad-version-message "$tmp/err" "version"
 check bad-flag 2 "$ember" run -m "$tmp/bad.gguf" -p hi --top-p 7
 check no-subcommand 2 "$ember"
 
+# Mixture-of-experts shapes from gen-random (3-D expert tensors) load and generate; without
+# --cpu a CUDA build's GPU decoder refuses MoE and ember falls back to the CPU.
+for shape in qwen3-moe-tiny mixtral-tiny; do
+  for t in q4_k_m q8_0 f16; do
+    check "gen-random-$shape-$t" 0 "$ember" gen-random --shape "$shape" --type "$t" -o "$tmp/moe.gguf" -t 2
+    check "run-$shape-$t" 0 "$ember" run -m "$tmp/moe.gguf" -p "the cat" -n 4
+  done
+done
+expect_in moe-run-device "$tmp/err" "device: CPU|mixture-of-experts"
+
 tiny=$src/tests/fuzz/corpus/gguf/tiny_llama.gguf
 check dump-tensors 0 "$ember" run --cpu -m "$tiny" -p "the the" -n 3 --dump-tensors "$tmp/dump" --dump-layers 0
 expect_in dump-index "$tmp/dump/index.tsv" "^l_out	0	32$"

@@ -177,6 +177,7 @@ TEST(CudaGemv, SingleMatrixMatchesCpuTwins) {
           p.mats[0] = {dw.get(), y.get(), n_out};
           p.n_tokens = m;
           p.q4k_direct = (n_out + m) % 2 == 0;  // both Q4_K variants
+          p.pdl = p.pdl_late_wait = m == 3;     // PDL launch, wait after the first weight loads
           in.bind(p);
           const Status st = cuda::gemv_batch(p, nullptr);
           ASSERT_TRUE(st.ok()) << st.message();
@@ -239,9 +240,14 @@ TEST(CudaGemv, SeveralMatricesAndGatedEpilogue) {
       p.mats[0] = {dws[0]->get(), out.get(), rows[0]};
       p.mats[1] = {dup.get(), nullptr, rows[0]};
       p.epilogue = cuda::GemvEpilogue::gated;
-      for (auto act : {cuda::GatedAct::silu, cuda::GatedAct::gelu_tanh}) {
+      for (int variant = 0; variant < 4; ++variant) {
+        const auto act = variant % 2 == 0 ? cuda::GatedAct::silu : cuda::GatedAct::gelu_tanh;
         p.act = act;
         p.mats[1].y = out.get();  // unused, but must be set
+        // variants 2, 3: Q4_K read in place (gate and up rows together) under PDL with
+        // the wait after the first weight loads
+        p.q4k_direct = p.pdl = p.pdl_late_wait = variant >= 2;
+        out.poison();
         ASSERT_TRUE(cuda::gemv_batch(p, nullptr).ok());
         const auto g = product(ws[0], in.seen(c.type), m), u = product(up, in.seen(c.type), m);
         std::vector<float> ref(g.size());
@@ -252,7 +258,7 @@ TEST(CudaGemv, SeveralMatricesAndGatedEpilogue) {
                                : 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
           ref[k] = float(a * u[k]);
         }
-        EXPECT_LT(normalised_error(out.download(), ref), 1e-5) << quant::type_name(c.type) << " gated m=" << m;
+        EXPECT_LT(normalised_error(out.download(), ref), 1e-5) << quant::type_name(c.type) << " gated m=" << m << " variant " << variant;
       }
     }
   }

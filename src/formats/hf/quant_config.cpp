@@ -33,7 +33,9 @@ Expected<QuantConfig> compressed_tensors(const JsonFields& f) {
         else if (gf != q.name)
           return f.unsupported("config_groups", "mixes formats '" + q.name + "' and '" + gf + "'");
       }
-  q.kind = q.name == "nvfp4-pack-quantized" ? WeightQuant::nvfp4_compressed_tensors : WeightQuant::other;
+  q.kind = q.name == "nvfp4-pack-quantized"   ? WeightQuant::nvfp4_compressed_tensors
+           : q.name == "mxfp4-pack-quantized" ? WeightQuant::mxfp4_compressed_tensors
+                                              : WeightQuant::other;
   EMBER_RETURN_IF_ERROR(read_string_list(f, "ignore", q.ignore));
   return q;
 }

@@ -18,7 +18,9 @@
 
 namespace ember::hf {
 
-enum class WeightQuant { none, nvfp4_compressed_tensors, nvfp4_modelopt, other };
+// mxfp4_compressed_tensors: format "mxfp4-pack-quantized" (weight_packed U8 [N, K/2], weight_scale
+// U8 E8M0 [N, K/32], no global scale), as `ember quantize --scheme mxfp4` writes it.
+enum class WeightQuant { none, nvfp4_compressed_tensors, nvfp4_modelopt, mxfp4_compressed_tensors, other };
 
 struct QuantConfig {
   WeightQuant kind = WeightQuant::none;

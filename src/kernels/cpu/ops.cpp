@@ -16,7 +16,8 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
 void rope(float* x, int n_heads, int64_t pos, const RopeParams& p) {
   const int half = p.n_rot / 2;
   const double position = double(pos) * p.freq_scale;
-  for (int i = 0; i < half; ++i) {
+  const int n_pairs = p.n_pairs > 0 ? std::min(p.n_pairs, half) : half;
+  for (int i = 0; i < n_pairs; ++i) {
     const double theta = position * std::pow(double(p.freq_base), -2.0 * i / p.n_rot);
     const float c = float(std::cos(theta)), s = float(std::sin(theta));
     for (int h = 0; h < n_heads; ++h) {

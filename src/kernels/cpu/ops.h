@@ -18,6 +18,8 @@ struct RopeParams {
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;  // linear scaling: position * freq_scale
   RopeStyle style = RopeStyle::interleaved;
+  int n_pairs = 0;  // > 0: only the first n_pairs pairs rotate, the rest pass through (Gemma 4's
+                    // "proportional" rope; frequencies still spaced over n_rot)
 };
 // Rotates n_heads heads laid out contiguously in x (n_heads * head_dim) at position pos.
 void rope(float* x, int n_heads, int64_t pos, const RopeParams& p);

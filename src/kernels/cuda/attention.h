@@ -5,8 +5,9 @@
 //   attention_decode: few query rows (decode). Grid (splits, heads, tokens): each block
 //     runs an online softmax over one slice of the keys and writes a partial result to
 //     the caller's workspace; a second kernel combines the slices.
-//   attention_prefill: many query rows. One block per (16 query rows, head) walks the
-//     keys in tiles of 32 staged in shared memory. (Tensor-core flash attention: later.)
+//   attention_prefill: many query rows. head_dim 64 / 128 / 256 (and 16-byte aligned
+//     buffers): flash_prefill, tensor-core flash attention (flash_prefill.cu); other
+//     head dims: one block per (16 query rows, head) on CUDA cores, keys in tiles of 32.
 //
 // head_dim must be even and at most 256; n_heads a multiple of n_kv_heads.
 #pragma once
@@ -50,6 +51,9 @@ struct AttentionParams {
 size_t attention_decode_workspace(int n_tokens, int n_heads, int head_dim, int max_splits);
 Status attention_decode(const AttentionParams& p, float* workspace, int max_splits, cudaStream_t stream);
 Status attention_prefill(const AttentionParams& p, cudaStream_t stream);
+// The tensor-core path on its own (tests): needs flash_prefill_supported(p).
+bool flash_prefill_supported(const AttentionParams& p);
+Status flash_prefill(const AttentionParams& p, cudaStream_t stream);
 
 // Writes n_tokens rows of new keys/values (f32) into the f16 cache at rows pos0...
 struct KvStoreParams {

@@ -1,5 +1,6 @@
 // Tiled prefill attention (CUDA cores, fp32 math): a block owns 16 query rows of one
-// head and walks the visible keys in tiles of 32 staged in shared memory as f16.
+// head and walks the visible keys in tiles of 32 staged in shared memory as f16. Used
+// for head dims the tensor-core flash_prefill (flash_prefill.cu) has no variant for.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 
@@ -145,6 +146,7 @@ __global__ void kv_store_kernel(KvStoreParams p) {
 Status attention_prefill(const AttentionParams& p, cudaStream_t stream) {
   EMBER_RETURN_IF_ERROR(attn::check_params("attention_prefill", p));
   if (p.n_tokens <= 0) return {};
+  if (flash_prefill_supported(p)) return flash_prefill(p, stream);
   const size_t smem = smem_bytes(p.head_dim);
   EMBER_RETURN_IF_ERROR(cuda_status(
       cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),

@@ -96,27 +96,36 @@ __device__ __forceinline__ void q4k_unit(const uint4& hdr, const uint4& qs, int6
   }
 }
 
-// In place from global memory (p.q4k_direct): lane reads units lane, lane + 32, ...
-template <int MaxM>
-__device__ __forceinline__ void dot_q4_k(const uint8_t* row, const GemvBatchParams& p, float (&acc)[MaxM], int lane) {
-  constexpr int U = 4;
+// In place from global memory (p.q4k_direct): lane reads units lane, lane + 32, ... of R
+// rows at once (R = 2: the gate and up rows of the gated epilogue, all loads in flight
+// together). late: wait for the previous kernel (PDL) only once the first weight loads
+// are issued, so they overlap its tail.
+template <int MaxM, int R>
+__device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], const GemvBatchParams& p,
+                                         float (&acc)[R][MaxM], int lane, bool late) {
+  constexpr int U = 4 / R;
   const int64_t n_units = p.n_in / 32;
   for (int64_t u0 = lane; u0 < n_units; u0 += 32 * U) {
-    uint4 hdr[U], qs[U];
+    uint4 hdr[R][U], qs[R][U];
 #pragma unroll
     for (int i = 0; i < U; ++i) {
       const int64_t u = u0 + 32 * i;
       if (u < n_units) {
-        const uint8_t* b = row + 144 * (u >> 3);
-        hdr[i] = ld16(b);
-        qs[i] = ld16(b + 16 + 16 * (u & 7));
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* b = rows[r] + 144 * (u >> 3);
+          hdr[r][i] = ld16(b);
+          qs[r][i] = ld16(b + 16 + 16 * (u & 7));
+        }
       }
     }
+    if (late) pdl_wait();
 #pragma unroll
     for (int i = 0; i < U; ++i) {
       const int64_t u = u0 + 32 * i;
       if (u >= n_units) break;
-      q4k_unit(hdr[i], qs[i], u >> 3, int(u & 7), p, acc);
+#pragma unroll
+      for (int r = 0; r < R; ++r) q4k_unit(hdr[r][i], qs[r][i], u >> 3, int(u & 7), p, acc[r]);
     }
   }
 }
@@ -124,7 +133,8 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* row, const GemvBatchPara
 // ---- F16 / BF16, read in place: unit = 8 elements (16 bytes), fp32 activations.
 
 template <Type T, int MaxM>
-__device__ __forceinline__ void dot_float(const uint8_t* row, const GemvBatchParams& p, float (&acc)[MaxM], int lane) {
+__device__ __forceinline__ void dot_float(const uint8_t* row, const GemvBatchParams& p, float (&acc)[MaxM], int lane,
+                                          bool late) {
   constexpr int U = 4;
   const int64_t n_units = p.n_in / 8;
   for (int64_t u0 = lane; u0 < n_units; u0 += 32 * U) {
@@ -132,6 +142,7 @@ __device__ __forceinline__ void dot_float(const uint8_t* row, const GemvBatchPar
 #pragma unroll
     for (int i = 0; i < U; ++i)
       if (u0 + 32 * i < n_units) w[i] = ld16(row + 16 * (u0 + 32 * i));
+    if (late) pdl_wait();
 #pragma unroll
     for (int i = 0; i < U; ++i) {
       const int64_t u = u0 + 32 * i;
@@ -272,7 +283,7 @@ __device__ __forceinline__ void decode_q4_k(const uint8_t* base, int64_t c, int 
 
 template <Type T, int MaxM>
 __device__ __forceinline__ void dot_staged(const uint8_t* row, const GemvBatchParams& p, float (&acc)[MaxM],
-                                           uint4* smem, int lane) {
+                                           uint4* smem, int lane, bool late) {
   using S = Staged<T>;
   constexpr int kPerLane = (kStagedVecs<T> + 31) / 32;
   const int64_t nb = p.n_in / S::kBlockElems;
@@ -287,6 +298,7 @@ __device__ __forceinline__ void dot_staged(const uint8_t* row, const GemvBatchPa
       if (lane + 32 * i < nv) reg[i] = ld16(s + lane + 32 * i);
   };
   load(0);
+  if (late) pdl_wait();
   for (int64_t c = 0; c < nb; c += S::kChunkBlocks) {
     const int nv = n_vecs(c);
 #pragma unroll
@@ -311,17 +323,22 @@ __host__ __device__ constexpr int smem_vecs() {
 
 template <Type T, int MaxM>
 __device__ __forceinline__ void row_dot(const uint8_t* row, const GemvBatchParams& p, float (&acc)[MaxM], uint4* smem,
-                                        int lane) {
+                                        int lane, bool late) {
 #pragma unroll
   for (int m = 0; m < MaxM; ++m) acc[m] = 0.0f;
   if constexpr (T == Type::Q4_K) {
-    if (p.q4k_direct) dot_q4_k(row, p, acc, lane);
-    else dot_staged<T>(row, p, acc, smem, lane);
+    if (p.q4k_direct) {
+      const uint8_t* const rows[1] = {row};
+      dot_q4_k<MaxM, 1>(rows, p, reinterpret_cast<float(&)[1][MaxM]>(acc), lane, late);
+    } else {
+      dot_staged<T>(row, p, acc, smem, lane, late);
+    }
   } else if constexpr (T == Type::F16 || T == Type::BF16) {
-    dot_float<T>(row, p, acc, lane);
+    dot_float<T>(row, p, acc, lane, late);
   } else {
-    dot_staged<T>(row, p, acc, smem, lane);
+    dot_staged<T>(row, p, acc, smem, lane, late);
   }
+  if (late) pdl_wait();  // a lane with no units of the row still waits before the write
 #pragma unroll
   for (int m = 0; m < MaxM; ++m) acc[m] = warp_sum(acc[m]);
 }
@@ -338,18 +355,40 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_batch_kernel(GemvBatchParams
   pdl_trigger();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int64_t r = int64_t(blockIdx.x) * kWarps + warp;
+  const bool late = p.pdl && p.pdl_late_wait;  // row_dot waits after its first weight loads
   float acc[MaxM];
   if (p.epilogue == GemvEpilogue::gated) {
     const int64_t n = p.mats[0].n_out;
-    if (p.pdl && p.pdl_prefetch && r < n) {
+    if (p.pdl && p.pdl_prefetch && !late && r < n) {
       prefetch_row(static_cast<const uint8_t*>(p.mats[0].w) + r * p.w_row_bytes, p.w_row_bytes, lane);
       prefetch_row(static_cast<const uint8_t*>(p.mats[1].w) + r * p.w_row_bytes, p.w_row_bytes, lane);
     }
-    pdl_wait();
+    if (!late) pdl_wait();
     if (r >= n) return;
     float up[MaxM];
-    row_dot<T, MaxM>(static_cast<const uint8_t*>(p.mats[0].w) + r * p.w_row_bytes, p, acc, smem[warp], lane);
-    row_dot<T, MaxM>(static_cast<const uint8_t*>(p.mats[1].w) + r * p.w_row_bytes, p, up, smem[warp], lane);
+    const uint8_t* gate_row = static_cast<const uint8_t*>(p.mats[0].w) + r * p.w_row_bytes;
+    const uint8_t* up_row = static_cast<const uint8_t*>(p.mats[1].w) + r * p.w_row_bytes;
+    if constexpr (T == Type::Q4_K) {
+      if (p.q4k_direct) {  // both rows' loads in flight together
+        float gu[2][MaxM];
+#pragma unroll
+        for (int m = 0; m < MaxM; ++m) gu[0][m] = gu[1][m] = 0.0f;
+        const uint8_t* const rows[2] = {gate_row, up_row};
+        dot_q4_k<MaxM, 2>(rows, p, gu, lane, late);
+        if (late) pdl_wait();
+#pragma unroll
+        for (int m = 0; m < MaxM; ++m) {
+          acc[m] = warp_sum(gu[0][m]);
+          up[m] = warp_sum(gu[1][m]);
+        }
+      } else {
+        row_dot<T, MaxM>(gate_row, p, acc, smem[warp], lane, late);
+        row_dot<T, MaxM>(up_row, p, up, smem[warp], lane, late);
+      }
+    } else {
+      row_dot<T, MaxM>(gate_row, p, acc, smem[warp], lane, late);
+      row_dot<T, MaxM>(up_row, p, up, smem[warp], lane, late);
+    }
     if (lane == 0) {
 #pragma unroll
       for (int m = 0; m < MaxM; ++m)
@@ -367,11 +406,11 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_batch_kernel(GemvBatchParams
     }
   }
   const GemvMat mat = mi == 0 ? p.mats[0] : mi == 1 ? p.mats[1] : p.mats[2];
-  if (p.pdl && p.pdl_prefetch && r < mat.n_out)
+  if (p.pdl && p.pdl_prefetch && !late && r < mat.n_out)
     prefetch_row(static_cast<const uint8_t*>(mat.w) + r * p.w_row_bytes, p.w_row_bytes, lane);
-  pdl_wait();
+  if (!late) pdl_wait();
   if (r >= mat.n_out) return;
-  row_dot<T, MaxM>(static_cast<const uint8_t*>(mat.w) + r * p.w_row_bytes, p, acc, smem[warp], lane);
+  row_dot<T, MaxM>(static_cast<const uint8_t*>(mat.w) + r * p.w_row_bytes, p, acc, smem[warp], lane, late);
   if (lane == 0) {
 #pragma unroll
     for (int m = 0; m < MaxM; ++m)

@@ -64,8 +64,11 @@ struct GemvBatchParams {
   // it reads x or writes y (see pdl.cuh).
   bool pdl = false;
   bool pdl_prefetch = true;  // with pdl: prefetch the weight rows into L2 before waiting
-  // Q4_K: read blocks in place from global memory instead of staging rows through shared
-  // memory (both variants are kept while their speed is compared).
+  // with pdl: issue the first weight loads into registers, then wait (no L2 prefetch)
+  bool pdl_late_wait = false;
+  // Q4_K: read blocks in place from global memory (the decoder's default; the gated
+  // epilogue then has the gate and up rows' loads in flight together) instead of staging
+  // rows through shared memory.
   bool q4k_direct = false;
 };
 

@@ -131,7 +131,7 @@ Status matmul(const MatmulParams& p, cudaStream_t stream) {
     EMBER_RETURN_IF_ERROR(dequantize_f16({p.w_type, p.w, p.n_out, p.n_in, p.w_row_bytes, p.w_f16}, stream));
     w16 = p.w_f16;
   }
-  EMBER_RETURN_IF_ERROR(convert_f32_to_f16({p.x, p.x_f16, p.n_tokens * p.n_in}, stream));
+  if (!p.x_f16_ready) EMBER_RETURN_IF_ERROR(convert_f32_to_f16({p.x, p.x_f16, p.n_tokens * p.n_in}, stream));
   if (cublasSetStream(p.cublas, stream) != CUBLAS_STATUS_SUCCESS)
     return make_error(ErrorKind::internal, "matmul: cublasSetStream failed");
   // Column-major view: W (row-major [N][K]) is K x N, so Y^T (N x M) = op_T(W) * X^T.

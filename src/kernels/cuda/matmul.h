@@ -63,6 +63,9 @@ struct MatmulParams {
   cublasHandle_t cublas = nullptr;
   __half* w_f16 = nullptr;  // workspace, >= n_out * n_in halves
   __half* x_f16 = nullptr;  // workspace, >= n_tokens * n_in halves
+  // x_f16 already holds this x as f16 (the previous matmul read the same x): skip the
+  // conversion (q/k/v and gate/up share their input).
+  bool x_f16_ready = false;
 };
 
 Status matmul(const MatmulParams& p, cudaStream_t stream);

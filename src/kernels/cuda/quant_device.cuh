@@ -7,6 +7,7 @@
 // whole number of such groups, so callers can use 16-byte loads/stores of x and y.
 #pragma once
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -28,6 +29,8 @@ template <> struct Chunk<Type::Q5_0> { static constexpr int kElems = 32, kAlign 
 template <> struct Chunk<Type::Q8_0> { static constexpr int kElems = 32, kAlign = 2; };
 template <> struct Chunk<Type::Q4_K> { static constexpr int kElems = 64, kAlign = 16; };
 template <> struct Chunk<Type::Q6_K> { static constexpr int kElems = 128, kAlign = 2; };
+template <> struct Chunk<Type::NVFP4> { static constexpr int kElems = 16, kAlign = 1; };  // 9-byte blocks
+template <> struct Chunk<Type::MXFP4> { static constexpr int kElems = 32, kAlign = 1; };  // 17-byte blocks
 
 __device__ __forceinline__ float f16_bits(uint16_t b) { return __half2float(__ushort_as_half(b)); }
 __device__ __forceinline__ float bf16_bits(uint16_t b) { return __uint_as_float(uint32_t(b) << 16); }
@@ -243,6 +246,51 @@ struct RowDecoder<Type::Q6_K> {
   }
 };
 
+// FP4 (E2M1, bit 3 sign) -> float: ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}.
+__device__ __forceinline__ float e2m1_value(int q) {
+  const int c = q & 7;
+  const float m = c < 2 ? 0.5f * float(c) : float(2 + (c & 1)) * __int_as_float((125 + (c >> 1)) << 23);
+  return q & 8 ? -m : m;
+}
+__device__ __forceinline__ float e4m3_value(uint8_t b) {
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(__nv_fp8_storage_t(b), __NV_E4M3)));
+}
+
+template <>
+struct RowDecoder<Type::NVFP4> {  // 9 bytes: E4M3 d, qs[8] (element 2j low nibble); times Linear::scale
+  template <typename Emit>
+  static __device__ __forceinline__ void chunk(const uint8_t* row, int64_t c, Emit& emit) {
+    const uint8_t* blk = row + 9 * c;
+    const float d = e4m3_value(blk[0]);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float v[8];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t q = blk[1 + 4 * h + i];
+        v[2 * i] = e2m1_value(q & 15) * d;
+        v[2 * i + 1] = e2m1_value(q >> 4) * d;
+      }
+      emit(16 * c + 8 * h, v);
+    }
+  }
+};
+
+template <>
+struct RowDecoder<Type::MXFP4> {  // 17 bytes: E8M0 e, qs[16] (GGUF pairing j / j + 16)
+  template <typename Emit>
+  static __device__ __forceinline__ void chunk(const uint8_t* row, int64_t c, Emit& emit) {
+    const uint8_t* blk = row + 17 * c;
+    const float d = blk[0] == 0 ? __uint_as_float(0x00400000u) : __uint_as_float(uint32_t(blk[0]) << 23);
+    uint32_t w[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      w[i] = uint32_t(blk[1 + 4 * i]) | uint32_t(blk[2 + 4 * i]) << 8 | uint32_t(blk[3 + 4 * i]) << 16 |
+             uint32_t(blk[4 + 4 * i]) << 24;
+    emit_nibbles32(make_uint4(w[0], w[1], w[2], w[3]), 32 * c, [d](int q, int) { return e2m1_value(q) * d; }, emit);
+  }
+};
+
 template <Type T>
 using TypeTag = std::integral_constant<Type, T>;
 
@@ -260,6 +308,8 @@ bool dispatch_type(Type t, Fn&& fn) {
     case Type::Q8_0: fn(TypeTag<Type::Q8_0>{}); return true;
     case Type::Q4_K: fn(TypeTag<Type::Q4_K>{}); return true;
     case Type::Q6_K: fn(TypeTag<Type::Q6_K>{}); return true;
+    case Type::NVFP4: fn(TypeTag<Type::NVFP4>{}); return true;  // without Linear::scale (linear_fp4 applies it)
+    case Type::MXFP4: fn(TypeTag<Type::MXFP4>{}); return true;
     default: return false;
   }
 }

@@ -85,10 +85,14 @@ Expected<ModelSpec> spec_from_gguf(const gguf::File& file) {
   const std::string* arch = file.get_string("general.architecture");
   if (arch == nullptr) return make_error(ErrorKind::invalid_file, "{}: missing metadata 'general.architecture'", file.name());
   ArchKeys keys(file, *arch);
-  if (*arch == "llama" || *arch == "mistral" || *arch == "qwen2" || *arch == "qwen3") return llama_spec(keys);
+  if (*arch == "llama" || *arch == "mistral" || *arch == "qwen2" || *arch == "qwen3" || *arch == "qwen2moe" ||
+      *arch == "qwen3moe")
+    return llama_spec(keys);
   if (*arch == "gemma3") return gemma3_spec(keys);
+  if (*arch == "gemma4") return gemma4_spec(keys);
   return make_error(ErrorKind::unsupported,
-                    "{}: architecture '{}' is not supported (supported: llama, mistral, qwen2, qwen3, gemma3)",
+                    "{}: architecture '{}' is not supported (supported: llama, mistral, qwen2, qwen3, qwen2moe, "
+                    "qwen3moe, gemma3, gemma4)",
                     file.name(), *arch);
 }
 

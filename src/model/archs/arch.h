@@ -28,8 +28,12 @@ class ArchKeys {
 // Fields shared by all supported architectures (block_count, embedding_length, heads...).
 Expected<ModelSpec> common_spec(const ArchKeys& keys);
 
-Expected<ModelSpec> llama_spec(const ArchKeys& keys);   // llama, mistral, qwen2, qwen3
+Expected<ModelSpec> llama_spec(const ArchKeys& keys);   // llama, mistral, qwen2, qwen3, qwen2moe, qwen3moe
+// Mixture-of-experts keys (expert_count, ...; archs/moe.cpp): sets spec.moe and marks the
+// layers that have a router as FfnKind::moe. No expert_count: nothing changes.
+Status read_moe_gguf(const ArchKeys& keys, ModelSpec& spec);
 Expected<ModelSpec> gemma3_spec(const ArchKeys& keys);  // gemma3
+Expected<ModelSpec> gemma4_spec(const ArchKeys& keys);  // gemma4 (archs/gemma4.cpp)
 
 // Dispatches on general.architecture.
 Expected<ModelSpec> spec_from_gguf(const gguf::File& file);

@@ -36,8 +36,11 @@ Expected<HfModelSpec> common_spec_from_hf(const hf::Config& config, const std::s
 Status apply_layer_types(const hf::Config& config, HfModelSpec& spec, const std::function<bool(int)>& sliding,
                          bool local_base);
 
-Expected<HfModelSpec> llama_spec_from_hf(const hf::Config& config);   // Llama, Mistral, Qwen2, Qwen3
+Expected<HfModelSpec> llama_spec_from_hf(const hf::Config& config);   // Llama, Mistral, Qwen2/3, Mixtral, Qwen2/3-MoE
+// Mixture-of-experts fields and expert tensor names of Mixtral, Qwen2-MoE, Qwen3-MoE (archs/moe.cpp).
+Status read_moe_hf(const hf::Config& config, HfModelSpec& spec);
 Expected<HfModelSpec> gemma3_spec_from_hf(const hf::Config& config);  // Gemma 3 text (or its text_config)
+Expected<HfModelSpec> gemma4_spec_from_hf(const hf::Config& config);  // Gemma 4 text, dense or MoE
 
 // Dispatches on config.architectures[0].
 Expected<HfModelSpec> spec_from_hf(const hf::Config& config);
@@ -66,6 +69,8 @@ class HfTensors final : public TensorSource {
   // A quantized module's packed weight (`module` is its HF name without ".weight").
   Status add_nvfp4(const std::string& gguf_name, const std::string& module, const safetensors::TensorInfo& packed,
                    bool compressed_tensors);
+  // compressed-tensors mxfp4-pack-quantized: repacked into ggml MXFP4 blocks (hf_nvfp4.cpp).
+  Status add_mxfp4(const std::string& gguf_name, const std::string& module, const safetensors::TensorInfo& packed);
   struct Extras {
     float scale = 1.0f;
     LowRankFactor a, b;

@@ -1,4 +1,5 @@
-// NVFP4 checkpoints (compressed-tensors and ModelOpt layouts, docs/hf.md): the packed
+// NVFP4 checkpoints (compressed-tensors and ModelOpt layouts, docs/hf.md) and compressed-tensors
+// MXFP4 (mxfp4-pack-quantized, as `ember quantize` writes it): the packed
 // weight and its E4M3 block scales are repacked into ember's NVFP4 blocks; the global
 // scale, pre_quant_scale and low-rank factors become Linear extras.
 #include <cmath>
@@ -80,6 +81,8 @@ Status HfTensors::add_lowrank(const std::string& module, int64_t n_in, int64_t n
 
 Status HfTensors::add_nvfp4(const std::string& gguf_name, const std::string& module, const st::TensorInfo& packed,
                             bool compressed_tensors) {
+  if (compressed_tensors && quant_.kind == hf::WeightQuant::mxfp4_compressed_tensors)
+    return add_mxfp4(gguf_name, module, packed);
   const auto want = compressed_tensors ? hf::WeightQuant::nvfp4_compressed_tensors : hf::WeightQuant::nvfp4_modelopt;
   if (quant_.kind != want)
     return make_error(ErrorKind::unsupported, "{}: tensor '{}' is packed 4-bit ({} layout) but the checkpoint declares "
@@ -132,6 +135,44 @@ Status HfTensors::add_nvfp4(const std::string& gguf_name, const std::string& mod
   return {};
 }
 
+Status HfTensors::add_mxfp4(const std::string& gguf_name, const std::string& module, const st::TensorInfo& packed) {
+  if (packed.dtype != st::Dtype::U8 || packed.shape.size() != 2 || packed.shape[1] % (quant::kQK / 2) != 0)
+    return make_error(ErrorKind::invalid_file, "{}: tensor '{}' is {} {}, expected U8 [N, K/2] with K a multiple of 32",
+                      name(), packed.name, st::dtype_name(packed.dtype), shape_str(packed.shape));
+  const int64_t n_out = packed.shape[0], n_in = packed.shape[1] * 2, n_blocks = n_in / quant::kQK;
+  const std::string scale_name = module + ".weight_scale";
+  const st::TensorInfo* scale = checkpoint_.find_tensor(scale_name);
+  if (scale == nullptr || scale->dtype != st::Dtype::U8 || scale->shape.size() != 2 || scale->shape[0] != n_out ||
+      scale->shape[1] != n_blocks)
+    return make_error(ErrorKind::invalid_file, "{}: '{}' needs '{}' as U8 (E8M0) [{}, {}]{}", name(), packed.name,
+                      scale_name, n_out, n_blocks,
+                      scale ? fmt::format(", found {} {}", st::dtype_name(scale->dtype), shape_str(scale->shape)) : "");
+  std::vector<uint8_t>& buf = owned_.emplace_back(size_t(n_out * n_blocks) * sizeof(quant::block_mxfp4));
+  auto* blocks = reinterpret_cast<quant::block_mxfp4*>(buf.data());
+  for (int64_t i = 0; i < n_out * n_blocks; ++i) {  // HF pairs elements 2j, 2j+1; ggml pairs j, j+16
+    blocks[i].e = scale->data[i];
+    const uint8_t* src = packed.data + i * (quant::kQK / 2);
+    uint8_t codes[quant::kQK];
+    for (int j = 0; j < quant::kQK / 2; ++j) {
+      codes[2 * j] = src[j] & 0x0f;
+      codes[2 * j + 1] = src[j] >> 4;
+    }
+    for (int j = 0; j < quant::kQK / 2; ++j) blocks[i].qs[j] = uint8_t(codes[j] | (codes[j + quant::kQK / 2] << 4));
+  }
+  TensorRef r;
+  r.type = quant::Type::MXFP4;
+  r.n_dims = 2;
+  r.ne = {n_in, n_out, 1, 1};
+  r.n_elements = n_in * n_out;
+  r.n_bytes = buf.size();
+  r.data = buf.data();
+  refs_[gguf_name] = r;
+  Extras e;
+  EMBER_RETURN_IF_ERROR(add_lowrank(module, n_in, n_out, e));
+  extras_[gguf_name] = std::move(e);
+  return {};
+}
+
 Status HfTensors::apply_extras(Weights& w) const {
   if (w.token_embd.type == quant::Type::NVFP4)
     return make_error(ErrorKind::unsupported, "{}: the token embedding is NVFP4, which ember does not support (keep "
@@ -146,8 +187,10 @@ Status HfTensors::apply_extras(Weights& w) const {
     l.pre_quant_scale = it->second.pre_quant_scale;
   };
   apply(w.output);
-  for (LayerWeights& lw : w.layers)
+  for (LayerWeights& lw : w.layers) {
     for (Linear* l : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down}) apply(*l);
+    for (Linear* l : lw.moe.linears()) apply(*l);  // each expert its own global scale
+  }
   return {};
 }
 

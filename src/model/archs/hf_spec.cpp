@@ -149,12 +149,16 @@ Status apply_layer_types(const hf::Config& config, HfModelSpec& h, const std::fu
 
 Expected<HfModelSpec> spec_from_hf(const hf::Config& config) {
   const std::string& a = config.architecture;
-  if (a == "LlamaForCausalLM" || a == "MistralForCausalLM" || a == "Qwen2ForCausalLM" || a == "Qwen3ForCausalLM")
+  if (a == "LlamaForCausalLM" || a == "MistralForCausalLM" || a == "Qwen2ForCausalLM" || a == "Qwen3ForCausalLM" ||
+      a == "MixtralForCausalLM" || a == "Qwen2MoeForCausalLM" || a == "Qwen3MoeForCausalLM")
     return llama_spec_from_hf(config);
   if (a == "Gemma3ForCausalLM" || a == "Gemma3ForConditionalGeneration") return gemma3_spec_from_hf(config);
+  if (a == "Gemma4ForCausalLM" || a == "Gemma4ForConditionalGeneration") return gemma4_spec_from_hf(config);
   return make_error(ErrorKind::unsupported,
                     "{}: architecture '{}' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                    "Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration)",
+                    "Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM, "
+                    "Qwen3MoeForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, Gemma4ForCausalLM, "
+                    "Gemma4ForConditionalGeneration)",
                     config.path, a);
 }
 

@@ -1,4 +1,5 @@
 // HfTensors: safetensors tensors under the GGUF names weights.cpp reads.
+#include <algorithm>
 #include <cstring>
 
 #include "core/half.h"
@@ -23,7 +24,8 @@ std::optional<quant::Type> direct_type(st::Dtype d) {
   }
 }
 
-// "layers.12.self_attn.q_proj.weight" -> (12, "self_attn.q_proj", "weight").
+// "layers.12.self_attn.q_proj.weight" -> (12, "self_attn.q_proj", "weight");
+// "layers.3.layer_scalar" -> (3, "layer_scalar", "").
 bool split_layer_name(std::string_view rest, int64_t* il, std::string_view* module, std::string_view* suffix) {
   if (!rest.starts_with("layers.")) return false;
   rest.remove_prefix(7);
@@ -33,11 +35,48 @@ bool split_layer_name(std::string_view rest, int64_t* il, std::string_view* modu
   if (i == 0 || i >= rest.size() || rest[i] != '.') return false;
   rest.remove_prefix(i + 1);
   const size_t dot = rest.rfind('.');
-  if (dot == std::string_view::npos) return false;
   *il = n;
-  *module = rest.substr(0, dot);
-  *suffix = rest.substr(dot + 1);
+  *module = dot == std::string_view::npos ? rest : rest.substr(0, dot);
+  *suffix = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
   return true;
+}
+
+// `name` matches `pattern` where a "*" in the pattern stands for a decimal number
+// (an expert index); *number receives it ("" when the pattern has no "*").
+bool match_pattern(std::string_view pattern, std::string_view name, std::string_view* number) {
+  *number = {};
+  const size_t star = pattern.find('*');
+  if (star == std::string_view::npos) return pattern == name;
+  const std::string_view head = pattern.substr(0, star), tail = pattern.substr(star + 1);
+  if (name.size() <= head.size() + tail.size() || !name.starts_with(head) || !name.ends_with(tail)) return false;
+  const std::string_view digits = name.substr(head.size(), name.size() - head.size() - tail.size());
+  if (digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  *number = digits;
+  return true;
+}
+
+std::string fill_pattern(std::string_view pattern, std::string_view number) {
+  std::string s(pattern);
+  if (const size_t star = s.find('*'); star != std::string::npos) s.replace(star, 1, number);
+  return s;
+}
+
+// GGUF name of layer il's checkpoint tensor "<module>.<suffix>" (empty: not the decoder's).
+// A table entry maps a module ("self_attn.q_proj" -> "attn_q", suffix weight or bias kept),
+// or, when its GGUF side has a ".", one whole tensor ("router.scale" -> "ffn_gate_inp.scale",
+// "mlp.experts.gate_up_proj" -> "ffn_gate_up_exps.weight"); "*" stands for an expert index.
+std::string layer_tensor_name(const HfLayerNames& names, int64_t il, std::string_view module, std::string_view suffix) {
+  const std::string full = suffix.empty() ? std::string(module) : fmt::format("{}.{}", module, suffix);
+  std::string_view number;
+  for (const auto& [hf, g] : names) {
+    if (g.find('.') != std::string::npos && g.find('*') == std::string::npos) {
+      if (match_pattern(hf, full, &number)) return fmt::format("blk.{}.{}", il, fill_pattern(g, number));
+    } else if ((suffix == "weight" || suffix == "bias") && match_pattern(hf, module, &number)) {
+      return fmt::format("blk.{}.{}.{}", il, fill_pattern(g, number), suffix);
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -75,10 +114,8 @@ Expected<std::unique_ptr<HfTensors>> HfTensors::build(st::Checkpoint checkpoint,
       gguf = "token_embd.weight";
     } else if (rest == "norm.weight") {
       gguf = "output_norm.weight";
-    } else if (split_layer_name(rest, &il, &module, &suffix) && il < spec.spec.n_layers &&
-               (suffix == "weight" || suffix == "bias")) {
-      for (const auto& [hf, g] : spec.layer_names)
-        if (hf == module) gguf = fmt::format("blk.{}.{}.{}", il, g, suffix);
+    } else if (split_layer_name(rest, &il, &module, &suffix) && il < spec.spec.n_layers) {
+      gguf = layer_tensor_name(spec.layer_names, il, module, suffix);
     }
     if (gguf.empty()) {
       ++t->n_ignored_;
@@ -158,10 +195,16 @@ std::string HfTensors::display_name(std::string_view gguf_name) const {
   if (gguf_name.starts_with("blk.")) {
     const size_t a = gguf_name.find('.', 4), b = gguf_name.rfind('.');
     if (a != std::string_view::npos && b > a) {
-      const std::string_view module = gguf_name.substr(a + 1, b - a - 1);
-      for (const auto& [hf, g] : layer_names_)
-        if (g == module)
-          return fmt::format("{}layers.{}.{}{}", prefix_, gguf_name.substr(4, a - 4), hf, gguf_name.substr(b));
+      const std::string_view module = gguf_name.substr(a + 1, b - a - 1), rest = gguf_name.substr(a + 1);
+      const std::string_view layer = gguf_name.substr(4, a - 4);
+      std::string_view number;
+      for (const auto& [hf, g] : layer_names_) {
+        if (g.find('.') != std::string::npos && g.find('*') == std::string::npos) {
+          if (match_pattern(g, rest, &number)) return fmt::format("{}layers.{}.{}", prefix_, layer, fill_pattern(hf, number));
+        } else if (match_pattern(g, module, &number)) {
+          return fmt::format("{}layers.{}.{}{}", prefix_, layer, fill_pattern(hf, number), gguf_name.substr(b));
+        }
+      }
     }
   }
   return std::string(gguf_name);
@@ -173,7 +216,9 @@ void add_one_to_norms(Weights& w) {
   };
   add(w.output_norm);
   for (LayerWeights& l : w.layers) {
-    for (auto* v : {&l.attn_norm, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffn_norm}) add(*v);
+    for (auto* v : {&l.attn_norm, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffn_norm,
+                    &l.moe.pre_norm, &l.moe.post_norm, &l.moe.dense_post_norm})
+      add(*v);
   }
 }
 

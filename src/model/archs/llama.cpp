@@ -1,5 +1,6 @@
-// Llama family: Llama 2/3, Mistral, SmolLM2 (GGUF arch "llama"), Qwen2 (q/k/v biases,
-// NEOX rope), Qwen3 (q/k RMSNorm per head, NEOX rope).
+// Llama family: Llama 2/3, Mistral, SmolLM2, Mixtral (GGUF arch "llama"), Qwen2 (q/k/v
+// biases, NEOX rope), Qwen3 (q/k RMSNorm per head, NEOX rope), and their mixture-of-experts
+// versions Qwen2-MoE / Qwen3-MoE (experts: archs/moe.cpp).
 #include "model/archs/arch.h"
 #include "model/archs/hf.h"
 
@@ -12,9 +13,10 @@ Expected<ModelSpec> llama_spec(const ArchKeys& keys) {
   s.act = Activation::silu;
   // llama.cpp's converter permutes llama/mistral q/k rows for interleaved-pair rope;
   // qwen2/qwen3 keep the HF (NEOX, half-split) layout.
-  const bool neox = s.arch == "qwen2" || s.arch == "qwen3";
+  const bool neox = s.arch == "qwen2" || s.arch == "qwen3" || s.arch == "qwen2moe" || s.arch == "qwen3moe";
   s.rope_style = neox ? cpu::RopeStyle::neox : cpu::RopeStyle::interleaved;
-  s.qk_norm = s.arch == "qwen3";
+  s.qk_norm = s.arch == "qwen3" || s.arch == "qwen3moe";
+  EMBER_RETURN_IF_ERROR(read_moe_gguf(keys, s));
   auto window = keys.int_key_or("attention.sliding_window", 0, 0, int64_t(1) << 31);
   if (!window) return window.status();
   if (*window > 0 && s.arch == "mistral")
@@ -24,7 +26,8 @@ Expected<ModelSpec> llama_spec(const ArchKeys& keys) {
 
 }  // namespace ember::model
 
-// ---- Hugging Face: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM ----
+// ---- Hugging Face: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+// MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM ----
 
 namespace ember::model {
 
@@ -43,13 +46,17 @@ const HfLayerNames kLlamaHfNames = {
 
 Expected<HfModelSpec> llama_spec_from_hf(const hf::Config& config) {
   const std::string& a = config.architecture;
-  const std::string arch = a == "MistralForCausalLM" ? "mistral"
-                           : a == "Qwen2ForCausalLM" ? "qwen2"
-                           : a == "Qwen3ForCausalLM" ? "qwen3" : "llama";
+  const std::string arch = a == "MistralForCausalLM"    ? "mistral"
+                           : a == "Qwen2ForCausalLM"    ? "qwen2"
+                           : a == "Qwen3ForCausalLM"    ? "qwen3"
+                           : a == "Qwen2MoeForCausalLM" ? "qwen2moe"
+                           : a == "Qwen3MoeForCausalLM" ? "qwen3moe"
+                                                        : "llama";  // Llama, Mixtral
   auto spec = common_spec_from_hf(config, arch);
   if (!spec) return spec;
   spec->layer_names = kLlamaHfNames;
-  spec->spec.qk_norm = arch == "qwen3";
+  spec->spec.qk_norm = arch == "qwen3" || arch == "qwen3moe";
+  EMBER_RETURN_IF_ERROR(read_moe_hf(config, *spec));
   // Without layer_types: Mistral slides every layer when sliding_window is set; Qwen2/3 from
   // layer max_window_layers on when use_sliding_window.
   const hf::JsonFields f = config.fields();
@@ -59,8 +66,8 @@ Expected<HfModelSpec> llama_spec_from_hf(const hf::Config& config) {
   for (const Status& st : {has_window.status(), use_window.status(), from_layer.status()})
     if (!st.ok()) return st;
   const auto sliding = [&](int il) {
-    if (arch == "mistral") return *has_window > 0;
-    if (arch == "qwen2" || arch == "qwen3") return *use_window && *has_window > 0 && il >= *from_layer;
+    if (arch == "mistral" || a == "MixtralForCausalLM") return *has_window > 0;
+    if (arch.starts_with("qwen")) return *use_window && *has_window > 0 && il >= *from_layer;
     return false;
   };
   EMBER_RETURN_IF_ERROR(apply_layer_types(config, *spec, sliding, false));

@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemv_fp4.h"
 #include "kernels/cuda/matmul.h"
 
 namespace ember::model::gpu {
@@ -56,9 +57,10 @@ class Uploader {
   }
 
   Status matrix(const Linear& l, DeviceLinear& out, DeviceWeights& w) {
-    if (l.type == quant::Type::NVFP4 || l.has_extras())  // CPU-only for now (docs/quant.md)
-      return make_error(ErrorKind::unsupported, "tensor '{}' ({}{}) needs NVFP4 / global-scale / low-rank / "
-                        "pre_quant_scale support, which the CUDA decoder does not have yet; use the CPU", l.name,
+    if (cuda::linear_fp4_supported(l.type, l.n_in)) return fp4_matrix(l, out, w);
+    if (l.type == quant::Type::NVFP4 || l.has_extras())
+      return make_error(ErrorKind::unsupported, "tensor '{}' ({}{}) has a global scale / low-rank / pre_quant_scale, "
+                        "which the CUDA decoder supports only on NVFP4 / MXFP4 weights; use the CPU", l.name,
                         quant::type_name(l.type), l.has_lowrank() ? fmt::format(", rank {}", l.rank) : "");
     if (!cuda::weight_type_supported(l.type) || l.n_in % cuda::weight_row_multiple(l.type) != 0)
       return make_error(ErrorKind::unsupported, "tensor '{}' ({}, rows of {}) has no CUDA kernel yet", l.name,
@@ -68,6 +70,36 @@ class Uploader {
     vector(l.bias, out.bias);
     if (l.type != quant::Type::F16)  // f16 weights go to cuBLAS as they are
       w.max_matrix_elems = std::max(w.max_matrix_elems, l.n_in * l.n_out);
+    w.max_n_in = std::max(w.max_n_in, l.n_in);
+    return {};
+  }
+
+  // NVFP4 / MXFP4 (cuda::linear_fp4, any token count): packed blocks plus the extras.
+  Status fp4_matrix(const Linear& l, DeviceLinear& out, DeviceWeights& w) {
+    const auto factor_ok = [](const LowRankFactor& f) {
+      return f.data != nullptr && (f.type == quant::Type::F32 || f.type == quant::Type::BF16);
+    };
+    if (l.has_lowrank() && (!factor_ok(l.lowrank_a) || !factor_ok(l.lowrank_b) || l.rank > (1 << 16)))
+      return make_error(ErrorKind::unsupported, "tensor '{}': low-rank factors must be F32 or BF16 (rank {})", l.name,
+                        l.rank);
+    out = {l.type, nullptr, l.n_in, l.n_out, l.row_bytes, nullptr};
+    out.scale = l.scale;
+    reserve(l.data, size_t(l.row_bytes * l.n_out), [&out](const uint8_t* p) { out.data = p; });
+    vector(l.bias, out.bias);
+    vector(l.pre_quant_scale, out.pre_quant_scale);
+    if (l.has_lowrank()) {
+      out.rank = int(l.rank);
+      out.a_type = l.lowrank_a.type;
+      out.b_type = l.lowrank_b.type;
+      const auto elem = [](quant::Type t) { return t == quant::Type::BF16 ? size_t(2) : size_t(4); };
+      reserve(l.lowrank_a.data, size_t(l.rank * l.n_in) * elem(l.lowrank_a.type),
+              [&out](const uint8_t* p) { out.lowrank_a = p; });
+      reserve(l.lowrank_b.data, size_t(l.n_out * l.rank) * elem(l.lowrank_b.type),
+              [&out](const uint8_t* p) { out.lowrank_b = p; });
+      w.max_rank = std::max(w.max_rank, out.rank);
+    }
+    w.any_pre_quant_scale |= !l.pre_quant_scale.empty();
+    w.max_matrix_elems = std::max(w.max_matrix_elems, l.n_in * std::max(l.n_out, l.rank));  // prefill dequantizes
     w.max_n_in = std::max(w.max_n_in, l.n_in);
     return {};
   }

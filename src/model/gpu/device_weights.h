@@ -51,6 +51,13 @@ struct DeviceLinear {
   const void* data = nullptr;  // n_out rows of row_bytes, in the file's format
   int64_t n_in = 0, n_out = 0, row_bytes = 0;
   const float* bias = nullptr;  // [n_out] or null
+  // NVFP4 / MXFP4 extras (cuda::linear_fp4): y = (x'·Wᵀ)·scale + (x'·Aᵀ)·Bᵀ, x' = x ⊙ pqs.
+  float scale = 1.0f;
+  const float* pre_quant_scale = nullptr;  // [n_in] or null
+  int rank = 0;
+  quant::Type a_type = quant::Type::F32, b_type = quant::Type::F32;
+  const void* lowrank_a = nullptr;  // [rank][n_in]
+  const void* lowrank_b = nullptr;  // [n_out][rank]
 };
 
 struct DeviceLayer {
@@ -66,6 +73,8 @@ struct DeviceWeights {
   std::vector<DeviceLayer> layers;
   int64_t max_matrix_elems = 0;  // largest n_in * n_out of a non-f16 matrix (the f16 GEMM workspace)
   int64_t max_n_in = 0;
+  int max_rank = 0;  // largest low-rank branch (the linear_fp4 t workspace)
+  bool any_pre_quant_scale = false;  // some FP4 Linear scales its input (the prefill xs workspace)
 };
 
 // Checks every matrix has a device kernel, then uploads (synchronously).

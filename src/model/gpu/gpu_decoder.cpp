@@ -15,6 +15,7 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embed.h"
 #include "kernels/cuda/gemv.h"
+#include "kernels/cuda/gemv_fp4.h"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
@@ -44,6 +45,8 @@ struct Activations {
   __half* x_f16 = nullptr;   // activations for cuBLAS         [B][max n_in]
   int8_t* xq = nullptr;      // int8 activations for the gemv  [8][max n_in]
   float* xd = nullptr;       // their scales                   [8][max n_in / 32]
+  float* lowrank_t = nullptr;  // x'·Aᵀ of an FP4 linear       [max(B, 8)][max rank]
+  float* xs = nullptr;         // FP4 prefill x ⊙ pqs            [B][max n_in] (when some pqs)
   int* attn_counters = nullptr;  // decode attention: [8][max heads], kept zero between steps
   int32_t* tokens = nullptr;     // [B]
   int32_t* positions = nullptr;  // [B]
@@ -78,6 +81,7 @@ class GpuDecoder final : public Decoder {
   Status ffn_block(int il, int n);
   Status output(int n, bool all_logits, float* logits_host);
   Status matmul(const DeviceLinear& w, const float* x, int n, float* y);
+  const float* x_f16_of_ = nullptr;  // a_.x_f16 holds this input as f16 (within one project() group)
   Status project(std::initializer_list<Proj> group, const float* x, int n, bool x_q8_ready = false);
   Status residual(const float* post, const float* next_norm, const DeviceLinear* consumer, int n);
   Status bind_input(cuda::GemvBatchParams& p, const float* x, bool& quantized);
@@ -95,9 +99,12 @@ class GpuDecoder final : public Decoder {
   cudaGraphExec_t graph_ = nullptr;  // one single-token decode step, replayed at any position
   bool use_graph_ = true;
   bool capturing_ = false;
-  bool pdl_ = false;  // gemv launches overlap the previous kernel (EMBER_CUDA_PDL=1; slower so far)
-  bool pdl_prefetch_ = true;
-  bool q4k_direct_ = false;  // EMBER_GEMV_Q4K_DIRECT=1: the in-place Q4_K gemv variant
+  // gemv launches overlap the previous kernel (programmatic dependent launch) and wait for
+  // it after their first weight loads (EMBER_CUDA_PDL=3, the default; 0 off, 1/2 older modes)
+  bool pdl_ = true;
+  bool pdl_prefetch_ = false;
+  bool pdl_late_wait_ = true;
+  bool q4k_direct_ = true;  // Q4_K gemv reads blocks in place (EMBER_GEMV_Q4K_DIRECT=0: staged in smem)
   bool h_q8_ready_ = false;  // xq/xd hold the int8 copy of h written by the last residual()
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
@@ -145,11 +152,13 @@ Status GpuDecoder::init(const Weights& weights, bool verbose) {
                                           "pinned logits buffer"));
   logits_pinned_.reset(pinned_logits);
   if (const char* g = std::getenv("EMBER_CUDA_GRAPH"); g != nullptr && g[0] == '0') use_graph_ = false;
-  if (const char* g = std::getenv("EMBER_CUDA_PDL"); g != nullptr && (g[0] == '1' || g[0] == '2')) {
-    pdl_ = true;
+  if (const char* g = std::getenv("EMBER_CUDA_PDL"); g != nullptr && g[0] >= '0' && g[0] <= '3') {
+    pdl_ = g[0] != '0';
     pdl_prefetch_ = g[0] == '1';  // 2: overlap the launch only
+    pdl_late_wait_ = g[0] == '3';  // 3: first weight loads into registers, then wait
   }
-  if (const char* g = std::getenv("EMBER_GEMV_Q4K_DIRECT"); g != nullptr && g[0] == '1') q4k_direct_ = true;
+  if (const char* g = std::getenv("EMBER_GEMV_Q4K_DIRECT"); g != nullptr && (g[0] == '0' || g[0] == '1'))
+    q4k_direct_ = g[0] == '1';
   if (verbose)
     fmt::print(stderr, "gpu memory: weights {:.1f} MiB, kv cache {:.1f} MiB (f16, {} tokens), workspace {:.1f} MiB "
                "({} tokens per step)\n", double(w_.memory.size()) / (1 << 20), double(kv_.size()) / (1 << 20),
@@ -197,6 +206,8 @@ Status GpuDecoder::allocate_activations() {
   const size_t xq = L.add(gv * max_in), xd = L.add(gv * (max_in / 32 + 1) * f);
   const size_t counters = L.add(size_t(cuda::kGemvMaxTokens) * size_t(max_heads) * sizeof(int));
   const size_t tok = L.add(B * 4), pos = L.add(B * 4);
+  const size_t lr_t = L.add(std::max<size_t>(B, cuda::kGemvFp4MaxTokens) * size_t(std::max(w_.max_rank, 1)) * f);
+  const size_t xs = L.add(gemm && w_.any_pre_quant_scale ? B * max_in * f : 0);  // FP4 prefill x ⊙ pqs
   auto mem = DeviceBuffer::allocate(L.total(), "activations");
   if (!mem) return mem.status();
   a_.memory = std::move(*mem);
@@ -208,6 +219,8 @@ Status GpuDecoder::allocate_activations() {
   a_.x_f16 = gemm ? reinterpret_cast<__half*>(base + x16) : nullptr;
   a_.xq = reinterpret_cast<int8_t*>(base + xq);
   a_.xd = F(xd);
+  a_.lowrank_t = F(lr_t);
+  a_.xs = gemm && w_.any_pre_quant_scale ? F(xs) : nullptr;
   a_.attn_counters = reinterpret_cast<int*>(base + counters);
   EMBER_RETURN_IF_ERROR(cuda::cuda_status(
       cudaMemset(a_.attn_counters, 0, size_t(cuda::kGemvMaxTokens) * size_t(max_heads) * sizeof(int)), "memset"));
@@ -319,6 +332,7 @@ Status GpuDecoder::bind_input(cuda::GemvBatchParams& p, const float* x, bool& qu
 Status GpuDecoder::project(std::initializer_list<Proj> group, const float* x, int n, bool x_q8_ready) {
   const Proj* g = group.begin();
   const int count = int(group.size());
+  x_f16_of_ = nullptr;  // x may have changed since the last group: convert it again
   bool quantized = x_q8_ready;
   for (int i = 0; i < count;) {
     const DeviceLinear& w = *g[i].w;
@@ -334,6 +348,7 @@ Status GpuDecoder::project(std::initializer_list<Proj> group, const float* x, in
     p.n_tokens = n;
     p.pdl = pdl_;
     p.pdl_prefetch = pdl_prefetch_;
+    p.pdl_late_wait = pdl_late_wait_;
     p.q4k_direct = q4k_direct_;
     p.n_mats = 0;
     int j = i;
@@ -364,8 +379,40 @@ Status GpuDecoder::residual(const float* post, const float* next_norm, const Dev
 }
 
 Status GpuDecoder::matmul(const DeviceLinear& w, const float* x, int n, float* y) {
-  const cuda::MatmulParams p{w.type, w.data, w.n_out, w.n_in, w.row_bytes, x, n, y, cublas_, a_.w_f16, a_.x_f16};
+  // a_.x_f16 holds x as f16 when the previous matmul of this group read the same x through
+  // cuBLAS; any other path (FP4 uses the workspace for x' and t) invalidates it
+  const bool x16_ready = x == x_f16_of_ && n > cuda::kGemvMaxTokens;
+  x_f16_of_ = nullptr;
+  if (cuda::linear_fp4_supported(w.type, w.n_in)) {  // NVFP4 / MXFP4 with scale, low-rank, pqs, bias
+    cuda::LinearFp4Params p;
+    p.w_type = w.type;
+    p.w = w.data;
+    p.n_out = w.n_out;
+    p.n_in = w.n_in;
+    p.w_row_bytes = w.row_bytes;
+    p.scale = w.scale;
+    p.pre_quant_scale = w.pre_quant_scale;
+    p.bias = w.bias;
+    p.rank = w.rank;
+    p.a_type = w.a_type;
+    p.b_type = w.b_type;
+    p.lowrank_a = w.lowrank_a;
+    p.lowrank_b = w.lowrank_b;
+    p.t = a_.lowrank_t;
+    p.x = x;
+    p.n_tokens = n;
+    p.y = y;
+    p.cublas = cublas_;  // n > 8: dequantize + cuBLAS
+    p.w_f16 = a_.w_f16;
+    p.x_f16 = a_.x_f16;
+    p.xs = a_.xs;
+    p.t_rows = a_.lowrank_t;
+    return cuda::linear_fp4(p, stream_);
+  }
+  cuda::MatmulParams p{w.type, w.data, w.n_out, w.n_in, w.row_bytes, x, n, y, cublas_, a_.w_f16, a_.x_f16};
+  p.x_f16_ready = x16_ready;
   EMBER_RETURN_IF_ERROR(cuda::matmul(p, stream_));
+  x_f16_of_ = n > cuda::kGemvMaxTokens ? x : nullptr;
   if (w.bias != nullptr) EMBER_RETURN_IF_ERROR(cuda::add_bias({y, w.bias, n, w.n_out}, stream_));
   return {};
 }
@@ -447,6 +494,7 @@ Status GpuDecoder::ffn_block(int il, int n) {
     p.act = act;
     p.pdl = pdl_;
     p.pdl_prefetch = pdl_prefetch_;
+    p.pdl_late_wait = pdl_late_wait_;
     p.q4k_direct = q4k_direct_;
     bool quantized = h_q8_ready_;
     EMBER_RETURN_IF_ERROR(bind_input(p, a_.h, quantized));
@@ -513,6 +561,15 @@ Expected<std::unique_ptr<Decoder>> make_gpu_decoder(const ModelSpec& spec, const
   if (options.n_ctx < 1 || options.max_batch < 1)
     return make_error(ErrorKind::invalid_argument, "GPU decoder: context {} and batch {} must be positive",
                       options.n_ctx, options.max_batch);
+  if (spec.has_moe())  // the CPU decoder runs them (model/moe.h); GPU experts come later
+    return make_error(ErrorKind::unsupported, "the GPU decoder does not run mixture-of-experts layers yet ({}, {} "
+                      "experts, top-{})", spec.arch, spec.moe.n_experts, spec.moe.n_experts_used);
+  const bool gemma4_attention = spec.v_norm || spec.layer_out_scale ||
+                                std::any_of(spec.layers.begin(), spec.layers.end(),
+                                            [](const LayerSpec& l) { return l.k_eq_v || l.rope_pairs > 0; });
+  if (gemma4_attention)
+    return make_error(ErrorKind::unsupported, "the GPU decoder does not run {}'s attention yet (v-norm, k = v, "
+                      "partial rope, layer scale)", spec.arch);
   auto dec = std::make_unique<GpuDecoder>(spec, options);
   EMBER_RETURN_IF_ERROR(dec->init(weights, options.verbose));
   return std::unique_ptr<Decoder>(std::move(dec));

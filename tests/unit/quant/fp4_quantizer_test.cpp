@@ -89,5 +89,67 @@ TEST(Fp4Quantizer, BadRankRejected) {
   EXPECT_FALSE(quantize_fp4(w.data(), 64, 64, Type::Q4_0).ok());
 }
 
+// Calibration-weighted compensation (input_scale), for both FP4 formats.
+class Fp4InputScale : public ::testing::TestWithParam<Type> {};
+
+TEST_P(Fp4InputScale, WeightedSvdLowersTheWeightedError) {
+  const uint32_t seed = testing::fresh_seed();
+  SCOPED_TRACE(testing::seed_note(seed));
+  std::mt19937 rng(seed);
+  const int64_t n = 80, k = 128;
+  const auto md = low_rank_plus_noise(rng, n, k, 4, 0.2);
+  const std::vector<float> w(md.begin(), md.end());
+  // A few input channels carry most of the activation energy (the outlier channels of LLMs).
+  std::vector<float> s(size_t(k), 1.0f);
+  std::uniform_int_distribution<int64_t> pick(0, k - 1);
+  for (int i = 0; i < 6; ++i) s[size_t(pick(rng))] = 30.0f;
+  for (LowRankScheme scheme : {LowRankScheme::error_svd, LowRankScheme::svdquant}) {
+    SCOPED_TRACE(scheme == LowRankScheme::svdquant ? "svdquant" : "error-svd");
+    auto plain = quantize_fp4(w.data(), n, k, GetParam(), 32, scheme);
+    auto scaled = quantize_fp4(w.data(), n, k, GetParam(), 32, scheme, s.data());
+    ASSERT_TRUE(plain.ok() && scaled.ok());
+    const auto back_plain = dequantize_fp4(*plain), back_scaled = dequantize_fp4(*scaled);
+    const double weighted_plain = weighted_snr_db(w.data(), back_plain.data(), n, k, s.data());
+    EXPECT_NEAR(weighted_snr_db(w.data(), back_scaled.data(), n, k, s.data()), scaled->weighted_snr_db_compensated, 1e-9);
+    EXPECT_NEAR(snr_db(w.data(), back_scaled.data(), n * k), scaled->snr_db_compensated, 1e-9);
+    std::printf("  %s weighted SNR: unweighted SVD %.2f dB, weighted SVD %.2f dB (quantized only %.2f dB)\n",
+                type_name(GetParam()).data(), weighted_plain, scaled->weighted_snr_db_compensated,
+                scaled->weighted_snr_db_quantized);
+    EXPECT_GT(scaled->weighted_snr_db_compensated, weighted_plain + 0.5);
+    EXPECT_GT(scaled->weighted_snr_db_compensated, scaled->weighted_snr_db_quantized);
+  }
+}
+
+TEST_P(Fp4InputScale, UnitScaleChangesNothing) {
+  const uint32_t seed = testing::fresh_seed();
+  SCOPED_TRACE(testing::seed_note(seed));
+  std::mt19937 rng(seed);
+  const int64_t n = 48, k = 64;
+  const auto md = low_rank_plus_noise(rng, n, k, 4, 0.1);
+  const std::vector<float> w(md.begin(), md.end()), ones(size_t(k), 1.0f);
+  auto a = quantize_fp4(w.data(), n, k, GetParam(), 16);
+  auto b = quantize_fp4(w.data(), n, k, GetParam(), 16, LowRankScheme::error_svd, ones.data());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->blocks, b->blocks);
+  EXPECT_EQ(a->a, b->a);
+  EXPECT_EQ(a->b, b->b);
+  EXPECT_NEAR(b->weighted_snr_db_compensated, b->snr_db_compensated, 1e-9);
+}
+
+TEST_P(Fp4InputScale, BadScaleRejected) {
+  std::vector<float> w(32 * 64, 0.25f);
+  for (float bad : {0.0f, -1.0f, NAN, INFINITY}) {
+    std::vector<float> s(64, 1.0f);
+    s[7] = bad;
+    auto q = quantize_fp4(w.data(), 32, 64, GetParam(), 16, LowRankScheme::error_svd, s.data());
+    ASSERT_FALSE(q.ok()) << bad;
+    EXPECT_EQ(q.status().kind(), ErrorKind::invalid_argument);
+    EXPECT_NE(q.status().message().find("input_scale[7]"), std::string::npos) << q.status().message();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, Fp4InputScale, ::testing::Values(Type::NVFP4, Type::MXFP4),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
+
 }  // namespace
 }  // namespace ember::quant
