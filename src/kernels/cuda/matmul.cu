@@ -71,10 +71,10 @@ Status check_weight(const char* what, Type t, const void* w, int64_t n_out, int6
   if (n_in % mult != 0)
     return make_error(ErrorKind::unsupported, "{}: row length {} of a {} weight is not a multiple of {}", what, n_in,
                       quant::type_name(t), mult);
-  const auto expect = quant::row_bytes(t, n_in);
-  if (!expect || *expect != row_bytes)
-    return make_error(ErrorKind::invalid_argument, "{}: row bytes {} do not match {} x {}", what, row_bytes, n_in,
-                      quant::type_name(t));
+  const auto expect = quant::row_bytes(t, n_in);  // row_bytes is the stride: rows may be padded (expert matrices)
+  if (!expect || *expect > row_bytes)
+    return make_error(ErrorKind::invalid_argument, "{}: row stride {} is less than a row of {} x {}", what, row_bytes,
+                      n_in, quant::type_name(t));
   if (reinterpret_cast<uintptr_t>(w) % 16 != 0 || row_bytes % qdev::chunk_align(t) != 0)
     return make_error(ErrorKind::invalid_argument, "{}: weight is not aligned for its format", what);
   if (n_out > int64_t(INT32_MAX) * kGemvWarps)

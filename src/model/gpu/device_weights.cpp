@@ -1,10 +1,12 @@
 #include "model/gpu/device_weights.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemv_fp4.h"
 #include "kernels/cuda/matmul.h"
+#include "kernels/cuda/moe.h"
 
 namespace ember::model::gpu {
 
@@ -42,8 +44,9 @@ namespace {
 // Two passes over the same description: plan (offsets) then fix up pointers + copy.
 struct Upload {
   const void* src;
-  size_t bytes;
+  size_t bytes;  // per row when rows > 1
   size_t offset;
+  size_t rows = 1, src_pitch = 0, dst_pitch = 0;  // strided copy (padded expert rows)
 };
 
 class Uploader {
@@ -104,6 +107,49 @@ class Uploader {
     return {};
   }
 
+  // The n_experts matrices of one projection into one region, equally strided; rows padded
+  // to 16 bytes for cuda::moe_gemv where it reads the type.
+  Status experts(const std::vector<Linear>& ls, DeviceExperts& out, int64_t& max_elems) {
+    if (ls.empty()) return make_error(ErrorKind::internal, "expert projection without experts");
+    const Linear& l0 = ls[0];
+    for (const Linear& l : ls) {
+      if (l.type != l0.type || l.n_in != l0.n_in || l.n_out != l0.n_out || l.row_bytes != l0.row_bytes)
+        return make_error(ErrorKind::unsupported, "expert tensor '{}' differs in type or shape from '{}'", l.name,
+                          l0.name);
+      if (!l.bias.empty() || l.has_lowrank() || !l.pre_quant_scale.empty())
+        return make_error(ErrorKind::unsupported, "expert tensor '{}' has a bias, low-rank branch or pre_quant_scale, "
+                          "which the CUDA experts do not support; use the CPU", l.name);
+    }
+    const bool fp4 = cuda::linear_fp4_supported(l0.type, l0.n_in);
+    if (!fp4 && l0.type == quant::Type::NVFP4)
+      return make_error(ErrorKind::unsupported, "expert tensor '{}': NVFP4 rows of {} have no CUDA kernel", l0.name,
+                        l0.n_in);
+    if (!fp4 && (!cuda::weight_type_supported(l0.type) || l0.n_in % cuda::weight_row_multiple(l0.type) != 0))
+      return make_error(ErrorKind::unsupported, "expert tensor '{}' ({}, rows of {}) has no CUDA kernel yet", l0.name,
+                        quant::type_name(l0.type), l0.n_in);
+    if (!fp4 && std::any_of(ls.begin(), ls.end(), [](const Linear& l) { return l.scale != 1.0f; }))
+      return make_error(ErrorKind::unsupported, "expert tensor '{}': a global scale is supported only on FP4 experts",
+                        l0.name);
+    const bool pad = cuda::moe_gemv_supported(l0.type, l0.n_in);
+    const int64_t stride = pad ? cuda::moe_gemv_row_stride(l0.type, l0.n_in) : l0.row_bytes;
+    out.type = l0.type;
+    out.n_in = l0.n_in;
+    out.n_out = l0.n_out;
+    out.row_bytes = stride;
+    out.expert_bytes = (stride * l0.n_out + 255) / 256 * 256;
+    out.n_experts = int(ls.size());
+    const size_t at = layout_.add(size_t(out.expert_bytes) * ls.size());
+    for (size_t e = 0; e < ls.size(); ++e) {
+      const size_t dst = at + e * size_t(out.expert_bytes);
+      uploads_.push_back({ls[e].data, size_t(l0.row_bytes), dst, size_t(l0.n_out), size_t(ls[e].row_bytes),
+                          size_t(stride)});
+      if (fp4) out.scale.push_back(ls[e].scale);
+    }
+    setters_.push_back([&out, at](const uint8_t* base) { out.data = base + at; });
+    max_elems = std::max(max_elems, l0.n_in * l0.n_out);
+    return {};
+  }
+
   void vector(const std::vector<float>& v, const float*& out) {
     out = nullptr;
     reserve(v.data(), v.size() * sizeof(float), [&out](const uint8_t* p) { out = reinterpret_cast<const float*>(p); });
@@ -113,9 +159,13 @@ class Uploader {
     auto mem = DeviceBuffer::allocate(layout_.total(), "weights");
     if (!mem) return mem.status();
     w.memory = std::move(*mem);
-    for (const Upload& u : uploads_)
-      EMBER_RETURN_IF_ERROR(cuda::cuda_status(cudaMemcpy(w.memory.data() + u.offset, u.src, u.bytes,
-                                                         cudaMemcpyHostToDevice), "weight upload"));
+    for (const Upload& u : uploads_) {
+      uint8_t* dst = w.memory.data() + u.offset;
+      EMBER_RETURN_IF_ERROR(cuda::cuda_status(
+          u.rows > 1 ? cudaMemcpy2D(dst, u.dst_pitch, u.src, u.src_pitch, u.bytes, u.rows, cudaMemcpyHostToDevice)
+                     : cudaMemcpy(dst, u.src, u.bytes, cudaMemcpyHostToDevice),
+          "weight upload"));
+    }
     for (auto& set : setters_) set(w.memory.data());
     return {};
   }
@@ -126,7 +176,38 @@ class Uploader {
   std::vector<std::function<void(const uint8_t*)>> setters_;
 };
 
+// Router, experts and shared expert of a MoE layer.
+Status upload_moe(Uploader& up, const MoeWeights& m, DeviceMoe& d, DeviceWeights& w) {
+  EMBER_RETURN_IF_ERROR(up.matrix(m.router, d.router, w));
+  EMBER_RETURN_IF_ERROR(up.experts(m.gate, d.gate, d.max_expert_elems));
+  EMBER_RETURN_IF_ERROR(up.experts(m.up, d.up, d.max_expert_elems));
+  EMBER_RETURN_IF_ERROR(up.experts(m.down, d.down, d.max_expert_elems));
+  if (d.gate.type != d.up.type || d.gate.n_out != d.up.n_out || d.down.n_in != d.gate.n_out)
+    return make_error(ErrorKind::unsupported, "experts: gate ({}) and up ({}) must share type and width",
+                      quant::type_name(d.gate.type), quant::type_name(d.up.type));
+  for (auto [src, dst] : {std::pair{&m.shexp_gate, &d.shexp_gate}, {&m.shexp_up, &d.shexp_up},
+                          {&m.shexp_down, &d.shexp_down}, {&m.shexp_gate_inp, &d.shexp_gate_inp}}) {
+    if (src->has_lowrank() || !src->pre_quant_scale.empty())
+      return make_error(ErrorKind::unsupported, "tensor '{}': low-rank / pre_quant_scale in a MoE block is not "
+                        "supported on the GPU", src->name);
+    EMBER_RETURN_IF_ERROR(up.matrix(*src, *dst, w));
+  }
+  up.vector(m.per_expert_scale, d.per_expert_scale);
+  return {};
+}
+
 }  // namespace
+
+DeviceLinear DeviceExperts::expert(int e) const {
+  DeviceLinear l;
+  l.type = type;
+  l.data = data + int64_t(e) * expert_bytes;
+  l.n_in = n_in;
+  l.n_out = n_out;
+  l.row_bytes = row_bytes;
+  if (!scale.empty()) l.scale = scale[size_t(e)];
+  return l;
+}
 
 Expected<DeviceWeights> upload_weights(const ModelSpec& spec, const Weights& w) {
   DeviceWeights dw;
@@ -148,6 +229,7 @@ Expected<DeviceWeights> upload_weights(const ModelSpec& spec, const Weights& w) 
     for (auto [src, dst] : {std::pair{&lw.wq, &dl.wq}, {&lw.wk, &dl.wk}, {&lw.wv, &dl.wv}, {&lw.wo, &dl.wo},
                             {&lw.w_gate, &dl.w_gate}, {&lw.w_up, &dl.w_up}, {&lw.w_down, &dl.w_down}})
       EMBER_RETURN_IF_ERROR(up.matrix(*src, *dst, dw));
+    if (spec.layers[size_t(il)].ffn == FfnKind::moe) EMBER_RETURN_IF_ERROR(upload_moe(up, lw.moe, dl.moe, dw));
   }
   EMBER_RETURN_IF_ERROR(up.commit(dw));
   if (tied) {

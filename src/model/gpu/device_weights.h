@@ -60,10 +60,32 @@ struct DeviceLinear {
   const void* lowrank_b = nullptr;  // [n_out][rank]
 };
 
+// The n_experts matrices of one expert projection, equally strided in one region
+// (cuda::moe_gemv reads expert e at data + e * expert_bytes). Rows are padded to 16 bytes
+// when moe_gemv reads the type; row_bytes is the stride.
+struct DeviceExperts {
+  quant::Type type = quant::Type::F32;
+  const uint8_t* data = nullptr;
+  int64_t n_in = 0, n_out = 0, row_bytes = 0, expert_bytes = 0;
+  int n_experts = 0;
+  std::vector<float> scale;  // [n_experts] FP4 global scales (multipliers); empty for other types
+  DeviceLinear expert(int e) const;  // expert e's matrix as a Linear view
+};
+
+// A mixture-of-experts FFN (docs/moe.md): router, routed experts, optional shared expert.
+struct DeviceMoe {
+  DeviceLinear router;  // [n_experts][n_embd]
+  DeviceExperts gate, up, down;
+  DeviceLinear shexp_gate, shexp_up, shexp_down, shexp_gate_inp;
+  const float* per_expert_scale = nullptr;  // [n_experts] or null
+  int64_t max_expert_elems = 0;  // largest expert n_in * n_out (the prefill f16 workspace)
+};
+
 struct DeviceLayer {
   const float *attn_norm = nullptr, *q_norm = nullptr, *k_norm = nullptr, *post_attn_norm = nullptr;
   const float *ffn_norm = nullptr, *post_ffn_norm = nullptr;
   DeviceLinear wq, wk, wv, wo, w_gate, w_up, w_down;
+  DeviceMoe moe;  // FfnKind::moe layers
 };
 
 struct DeviceWeights {

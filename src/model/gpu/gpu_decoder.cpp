@@ -20,6 +20,7 @@
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
 #include "model/gpu/device_weights.h"
+#include "model/gpu/gpu_moe.h"
 
 namespace ember::model::gpu {
 
@@ -91,6 +92,7 @@ class GpuDecoder final : public Decoder {
   const ModelSpec& spec_;
   int device_, n_ctx_, max_batch_;
   DeviceWeights w_;
+  std::unique_ptr<GpuMoe> moe_;  // the MoE layers' FFN (model/gpu/gpu_moe.h), when the model has experts
   DeviceBuffer kv_;
   std::vector<__half*> k_cache_, v_cache_;  // per layer [n_ctx][n_kv_heads * head_dim]
   Activations a_;
@@ -159,6 +161,12 @@ Status GpuDecoder::init(const Weights& weights, bool verbose) {
   }
   if (const char* g = std::getenv("EMBER_GEMV_Q4K_DIRECT"); g != nullptr && (g[0] == '0' || g[0] == '1'))
     q4k_direct_ = g[0] == '1';
+  if (spec_.has_moe()) {
+    auto moe = GpuMoe::create(spec_, w_, {stream_, cublas_, max_batch_, pdl_});
+    if (!moe) return moe.status();
+    moe_ = std::move(*moe);
+    if (!moe_->decode_graph_safe()) use_graph_ = false;  // its grouped path synchronises with the host
+  }
   if (verbose)
     fmt::print(stderr, "gpu memory: weights {:.1f} MiB, kv cache {:.1f} MiB (f16, {} tokens), workspace {:.1f} MiB "
                "({} tokens per step)\n", double(w_.memory.size()) / (1 << 20), double(kv_.size()) / (1 << 20),
@@ -479,7 +487,9 @@ Status GpuDecoder::ffn_block(int il, int n) {
   const int d = spec_.n_embd, ff = spec_.n_ff;
   const auto act = spec_.act == Activation::gelu_tanh ? cuda::GatedAct::gelu_tanh : cuda::GatedAct::silu;
   const DeviceLinear &g = lw.w_gate, &u = lw.w_up;
-  if (n <= cuda::kGemvFastMaxTokens && g.type == u.type && g.n_in == u.n_in && cuda::gemv_fast_supported(g.type, g.n_in)
+  if (spec_.layers[size_t(il)].ffn == FfnKind::moe) {
+    EMBER_RETURN_IF_ERROR(moe_->forward(lw.moe, a_.h, n, a_.o));  // o: [n][n_embd], experts (+ shared expert)
+  } else if (n <= cuda::kGemvFastMaxTokens && g.type == u.type && g.n_in == u.n_in && cuda::gemv_fast_supported(g.type, g.n_in)
       && g.bias == nullptr && u.bias == nullptr) {
     // gate: [n][n_ff] = act(h · gateᵀ) * (h · upᵀ) in one launch
     cuda::GemvBatchParams p;
@@ -503,8 +513,10 @@ Status GpuDecoder::ffn_block(int il, int n) {
     EMBER_RETURN_IF_ERROR(project({{&g, a_.gate}, {&u, a_.up}}, a_.h, n, h_q8_ready_));  // gate, up: [n][n_ff]
     EMBER_RETURN_IF_ERROR(cuda::gated_act({a_.gate, a_.up, a_.gate, int64_t(n) * ff, act}, stream_));
   }
-  EMBER_RETURN_IF_ERROR(dump("ffn_act", il, a_.gate, n, ff));
-  EMBER_RETURN_IF_ERROR(project({{&lw.w_down, a_.o}}, a_.gate, n));  // o: [n][n_embd]
+  if (spec_.layers[size_t(il)].ffn != FfnKind::moe) {
+    EMBER_RETURN_IF_ERROR(dump("ffn_act", il, a_.gate, n, ff));
+    EMBER_RETURN_IF_ERROR(project({{&lw.w_down, a_.o}}, a_.gate, n));  // o: [n][n_embd]
+  }
   // x += post_norm(o); h = next norm(x): the next layer's attn_norm or the output norm
   const bool last = il + 1 == spec_.n_layers;
   const float* next = last ? w_.output_norm : w_.layers[size_t(il) + 1].attn_norm;
@@ -561,9 +573,10 @@ Expected<std::unique_ptr<Decoder>> make_gpu_decoder(const ModelSpec& spec, const
   if (options.n_ctx < 1 || options.max_batch < 1)
     return make_error(ErrorKind::invalid_argument, "GPU decoder: context {} and batch {} must be positive",
                       options.n_ctx, options.max_batch);
-  if (spec.has_moe())  // the CPU decoder runs them (model/moe.h); GPU experts come later
-    return make_error(ErrorKind::unsupported, "the GPU decoder does not run mixture-of-experts layers yet ({}, {} "
-                      "experts, top-{})", spec.arch, spec.moe.n_experts, spec.moe.n_experts_used);
+  if (std::any_of(spec.layers.begin(), spec.layers.end(),
+                  [](const LayerSpec& l) { return l.ffn == FfnKind::dense_and_moe; }))  // the CPU decoder runs them
+    return make_error(ErrorKind::unsupported, "the GPU decoder does not run {}'s dense MLP + experts layers yet",
+                      spec.arch);
   const bool gemma4_attention = spec.v_norm || spec.layer_out_scale ||
                                 std::any_of(spec.layers.begin(), spec.layers.end(),
                                             [](const LayerSpec& l) { return l.k_eq_v || l.rope_pairs > 0; });
