@@ -261,6 +261,9 @@ int run(const Options& o) {
   auto loaded = model::Model::load(o.in);
   if (!loaded) return report(loaded.status());
   const model::Model& m = **loaded;
+  if (m.spec.has_moe())
+    return report(make_error(ErrorKind::unsupported, "quantize: {} is a mixture-of-experts model; quantizing experts "
+                             "is not supported yet", m.spec.arch));
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) return report(make_error(ErrorKind::io, "{}: cannot create the output directory: {}", o.out, ec.message()));

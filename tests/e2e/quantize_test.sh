@@ -52,6 +52,13 @@ for scheme in nvfp4 mxfp4; do
   [ ! -e "$tmp/never" ] || fail "$scheme: an argument error still created the output directory"
 done
 
+# 1b. Mixture-of-experts models are refused (exit 2) with a message that says so.
+"$ember" quantize "$src/tests/fixtures/moe/qwen3moe/hf" "$tmp/never" --scheme nvfp4 >"$tmp/out" 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "MoE: exit code $rc, expected 2"
+grep -q "mixture-of-experts" "$tmp/out" || fail "MoE: message: $(cat "$tmp/out")"
+[ ! -e "$tmp/never" ] || fail "MoE: a refused model still created the output directory"
+
 # top1 / KL of a --kl-divergence run's output.
 stat() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" "$2"; }
 check_kl() {  # name dir min_top1 max_kl
