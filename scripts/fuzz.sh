@@ -9,7 +9,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 all_targets=(gguf_fuzz tokenize_fuzz template_fuzz safetensors_fuzz hf_config_fuzz tokenizer_json_fuzz
-             output_parser_fuzz openai_request_fuzz)
+             output_parser_fuzz openai_request_fuzz json_schema_fuzz)
 
 if ! command -v clang++ >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -39,13 +39,16 @@ for t in "${targets[@]}"; do
     tokenizer_json_fuzz) seeds=tests/fuzz/corpus/tokenizer_json ;;
     output_parser_fuzz) seeds=tests/fuzz/corpus/output ;;
     openai_request_fuzz) seeds=tests/fuzz/corpus/openai ;;
+    json_schema_fuzz) seeds=tests/fuzz/corpus/json_schema_fuzz ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
   work=build-fuzz/corpus-$t
   mkdir -p "$work"
   cp -n "$seeds"/* "$work"/ 2>/dev/null || true
   log=build-fuzz/$t.log
-  if build-fuzz/tests/fuzz/$t -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  if build-fuzz/tests/fuzz/$t "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
        -artifact_prefix=build-fuzz/crashes/$t- "$work" >"$log" 2>&1; then
     echo "$t: clean, $(grep -oE '^Done [0-9]+ runs' "$log" | grep -oE '[0-9]+') execs in ${seconds}s"
   else

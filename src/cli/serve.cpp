@@ -17,6 +17,9 @@
 #include "runtime/batch_engine.h"
 #include "runtime/serial_engine.h"
 #include "server/server.h"
+#ifdef EMBER_HAVE_CUDA
+#include "model/gpu/gpu_batch_decoder.h"
+#endif
 
 namespace ember::cli {
 
@@ -29,8 +32,8 @@ struct ServeOptions {
   int max_seqs = 16;
   int max_queue = 64;
   double kv_cache_gb = 0.0;  // 0: auto (see BatchEngineOptions::kv_cache_bytes)
-  int token_budget = 64;
-  std::string engine = "auto";  // auto: batch on the CPU, serial on a GPU
+  int token_budget = 0;  // 0: 64 on the CPU, 2048 on a GPU
+  std::string engine = "auto";  // auto: batch when the decoder batches, else serial
   int max_body_mib = 8;
 };
 
@@ -43,31 +46,66 @@ struct Loaded {
   server::Backend backend;
 };
 
-// BatchEngine on the CPU (continuous batching, paged KV cache); SerialEngine on a GPU
-// (and with --dump-tensors) until the CUDA decoder batches (docs/server.md).
+// Whether the GPU batched decoder runs this model (ok on the CPU: it always batches).
+Status batch_supported(const Loaded& l, bool on_cpu) {
+  if (on_cpu) return {};
+#ifdef EMBER_HAVE_CUDA
+  return model::gpu::gpu_batch_supported(l.model->spec, l.model->weights);
+#else
+  return make_error(ErrorKind::unsupported, "built without CUDA");
+#endif
+}
+
+// The batched decoder for the device the serial one runs on; frees the serial one first.
+Expected<std::unique_ptr<model::BatchDecoder>> make_batch_decoder(const ServeOptions& o, Loaded& l, bool on_cpu,
+                                                                  int token_budget) {
+  l.decoder.reset();  // the batch engine has its own decoder and KV cache
+  if (on_cpu) return std::unique_ptr<model::BatchDecoder>();
+#ifdef EMBER_HAVE_CUDA
+  model::gpu::GpuBatchOptions g;
+  g.device = std::max(o.model.device, 0);
+  g.n_ctx = o.model.ctx_size;
+  g.max_seqs = o.max_seqs;
+  g.max_tokens = std::max(token_budget, o.max_seqs);
+  return model::gpu::make_gpu_batch_decoder(l.model->spec, l.model->weights, g);
+#else
+  (void)o;
+  (void)token_budget;
+  return make_error(ErrorKind::unsupported, "built without CUDA");
+#endif
+}
+
+// BatchEngine (continuous batching, paged KV cache) on the CPU, and on a GPU when the
+// batched GPU decoder runs the model; else (and with --dump-tensors) SerialEngine.
 Status make_engine(const ServeOptions& o, Loaded& l) {
   const bool on_cpu = dynamic_cast<model::CpuDecoder*>(l.decoder.get()) != nullptr;
-  if (o.engine == "batch" && (!on_cpu || !o.model.dump_dir.empty()))
-    return make_error(ErrorKind::unsupported,
-                      "--engine batch: only the CPU decoder batches yet (and not with --dump-tensors)");
-  if (!on_cpu || !o.model.dump_dir.empty() || o.engine == "serial") {
+  const Status can_batch = batch_supported(l, on_cpu);
+  if (o.engine == "batch" && (!can_batch || !o.model.dump_dir.empty()))
+    return make_error(ErrorKind::unsupported, "--engine batch: {}",
+                      can_batch ? "not with --dump-tensors" : can_batch.message());
+  if (!can_batch || !o.model.dump_dir.empty() || o.engine == "serial") {
+    if (!can_batch && o.engine == "auto") fmt::print(stderr, "note: {}; serving one request at a time\n",
+                                                     can_batch.message());
     runtime::SerialEngineOptions eo;
     eo.max_queue = o.max_queue;
     l.engine = std::make_unique<runtime::SerialEngine>(*l.model, *l.decoder, eo);
     fmt::print(stderr, "engine: serial (one request at a time)\n");
     return {};
   }
-  l.decoder.reset();  // the batch engine has its own decoder and KV cache
   runtime::BatchEngineOptions bo;
   bo.n_ctx = o.model.ctx_size;
   bo.max_seqs = o.max_seqs;
   bo.max_queue = o.max_queue;
-  bo.token_budget = o.token_budget;
+  bo.token_budget = o.token_budget > 0 ? o.token_budget : (on_cpu ? 64 : 2048);
   bo.kv_cache_bytes = size_t(o.kv_cache_gb * double(1ull << 30));
-  auto engine = runtime::BatchEngine::create(*l.model, ThreadPool::global(), bo);
+  auto decoder = make_batch_decoder(o, l, on_cpu, bo.token_budget);
+  if (!decoder) return decoder.status();
+  auto engine = on_cpu ? runtime::BatchEngine::create(*l.model, ThreadPool::global(), bo)
+                       : runtime::BatchEngine::create(*l.model, std::move(*decoder), bo);
   if (!engine) return engine.status();
-  fmt::print(stderr, "engine: continuous batching, up to {} sequences, KV cache {} blocks of {} tokens\n",
-             o.max_seqs, (*engine)->n_blocks(), (*engine)->block_size());
+  fmt::print(stderr, "engine: continuous batching on {}, up to {} sequences, {} tokens per step, KV cache {} blocks "
+             "of {} tokens\n", (*engine)->device_name(), o.max_seqs, bo.token_budget, (*engine)->n_blocks(),
+             (*engine)->block_size());
   l.engine = std::move(*engine);
   return {};
 }
@@ -138,15 +176,16 @@ void register_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--port", o->server.port, "port to listen on (0 = any free port)")->check(CLI::Range(0, 65535));
   sub->add_option("--api-key", o->server.api_key, "require 'Authorization: Bearer KEY' on the API routes");
   sub->add_option("--served-model-name", o->server.served_model_name, "the model name the API reports");
-  sub->add_option("--max-seqs", o->max_seqs, "sequences run at once (CPU batching engine; the GPU runs one)")
+  sub->add_option("--max-seqs", o->max_seqs, "sequences run at once (batching engine)")
       ->check(CLI::Range(1, 4096));
   sub->add_option("--kv-cache-gb", o->kv_cache_gb,
-                  "paged KV cache size in GiB (default: 512 tokens per --max-seqs, at most 2 GiB, "
-                  "at least --ctx-size tokens)")
+                  "paged KV cache size in GiB (default on the CPU: 512 tokens per --max-seqs, at most "
+                  "2 GiB; on a GPU: --max-seqs full contexts, at most 90% of free memory; at least --ctx-size tokens)")
       ->check(CLI::Range(0.0, 1024.0));
-  sub->add_option("--token-budget", o->token_budget, "tokens computed per engine step (decodes + prefill chunks)")
-      ->check(CLI::Range(1, 1 << 16));
-  sub->add_option("--engine", o->engine, "auto (batch on the CPU, serial on a GPU), batch, or serial (one at a time)")
+  sub->add_option("--token-budget", o->token_budget,
+                  "tokens computed per engine step (decodes + prefill chunks); 0: 64 on the CPU, 2048 on a GPU")
+      ->check(CLI::Range(0, 1 << 16));
+  sub->add_option("--engine", o->engine, "auto (batch where the decoder batches, else serial), batch, or serial (one at a time)")
       ->check(CLI::IsMember({"auto", "batch", "serial"}));
   sub->add_option("--max-queue", o->max_queue, "requests waiting beyond the running ones; more get 429")
       ->check(CLI::Range(0, 1 << 20));

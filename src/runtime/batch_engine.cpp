@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "runtime/cpu_batch_decoder.h"
 
 namespace ember::runtime {
 
@@ -13,17 +14,16 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::vector<int> kv_widths(const model::ModelSpec& spec) {
-  std::vector<int> w;
-  for (const auto& l : spec.layers) w.push_back(l.n_kv_heads * l.head_dim);
-  return w;
-}
-
-// Blocks for the pool: options.n_blocks, else what kv_cache_bytes holds, else enough
-// for max_seqs sequences of 512 tokens (at most 2 GiB), and at least one full context.
-Expected<int> pool_blocks(const BatchEngineOptions& o, size_t bytes_per_token) {
+// Blocks for the pool: options.n_blocks, else what kv_cache_bytes (or the decoder's
+// default) holds, else enough for max_seqs sequences of 512 tokens (at most 2 GiB), and at
+// least one full context.
+Expected<int> pool_blocks(const BatchEngineOptions& o, size_t bytes_per_token, size_t default_bytes) {
   const size_t block_bytes = bytes_per_token * size_t(o.block_size);
   if (o.n_blocks > 0) return o.n_blocks;
+  if (o.kv_cache_bytes == 0 && default_bytes > 0) {
+    const size_t n = std::max(default_bytes / block_bytes, (size_t(o.n_ctx) + o.block_size - 1) / o.block_size);
+    return int(std::min<size_t>(n, 1u << 30));
+  }
   if (o.kv_cache_bytes > 0) {
     const size_t n = o.kv_cache_bytes / block_bytes;
     if (n == 0)
@@ -42,34 +42,40 @@ Expected<int> pool_blocks(const BatchEngineOptions& o, size_t bytes_per_token) {
 
 Expected<std::unique_ptr<BatchEngine>> BatchEngine::create(const model::Model& model, ThreadPool& pool,
                                                            BatchEngineOptions options) {
+  return create(model, std::make_unique<CpuBatchDecoder>(model.spec, model.weights, pool), options, pool);
+}
+
+Expected<std::unique_ptr<BatchEngine>> BatchEngine::create(const model::Model& model,
+                                                           std::unique_ptr<model::BatchDecoder> decoder,
+                                                           BatchEngineOptions options, ThreadPool& threads) {
+  if (decoder == nullptr) return make_error(ErrorKind::invalid_argument, "batch engine: no decoder");
   if (options.n_ctx < 2 || options.max_seqs < 1 || options.block_size < 1 || options.token_budget < 1)
     return make_error(ErrorKind::invalid_argument,
                       "batch engine: bad options (n_ctx {}, max_seqs {}, block_size {}, token_budget {})",
                       options.n_ctx, options.max_seqs, options.block_size, options.token_budget);
+  if (decoder->max_seqs() > 0 && options.max_seqs > decoder->max_seqs())
+    return make_error(ErrorKind::invalid_argument, "batch engine: {} sequences per step, the decoder takes {}",
+                      options.max_seqs, decoder->max_seqs());
   options.token_budget = std::max(options.token_budget, options.max_seqs);  // every decode runs each step
-  const auto widths = kv_widths(model.spec);
-  auto n_blocks = pool_blocks(options, kv::KvStorage::bytes_per_token(widths));
+  if (decoder->max_tokens() > 0 && options.token_budget > decoder->max_tokens())
+    return make_error(ErrorKind::invalid_argument, "batch engine: a token budget of {} per step, the decoder takes {}",
+                      options.token_budget, decoder->max_tokens());
+  auto n_blocks = pool_blocks(options, decoder->kv_bytes_per_token(),
+                              decoder->default_kv_bytes(options.max_seqs, options.n_ctx));
   if (!n_blocks) return n_blocks.status();
-  auto storage = kv::KvStorage::create(widths, *n_blocks, options.block_size);
-  if (!storage) return storage.status();
-  return std::unique_ptr<BatchEngine>(new BatchEngine(model, pool, options, std::move(*storage)));
+  EMBER_RETURN_IF_ERROR(decoder->allocate_kv(*n_blocks, options.block_size));
+  return std::unique_ptr<BatchEngine>(new BatchEngine(model, std::move(decoder), options, *n_blocks, threads));
 }
 
-BatchEngine::BatchEngine(const model::Model& model, ThreadPool& pool, BatchEngineOptions options,
-                         kv::KvStorage storage)
+BatchEngine::BatchEngine(const model::Model& model, std::unique_ptr<model::BatchDecoder> decoder,
+                         BatchEngineOptions options, int n_blocks, ThreadPool& threads)
     : model_(model),
       options_(options),
       banned_(invalid_tokens(model.tokenizer, model.spec.n_vocab)),
-      decoder_(model.spec, model.weights, 0, pool),
-      storage_(std::move(storage)),
-      pool_(storage_.n_blocks(), storage_.block_size()),
+      decoder_(std::move(decoder)),
+      threads_(threads),
+      pool_(n_blocks, options.block_size),
       scheduler_({options.max_seqs, options.token_budget}, pool_) {
-  paged_.block_size = storage_.block_size();
-  paged_.n_blocks = storage_.n_blocks();
-  for (int il = 0; il < storage_.n_layers(); ++il) {
-    paged_.k.push_back(storage_.k(il));
-    paged_.v.push_back(storage_.v(il));
-  }
   publish_stats();
   thread_ = std::thread([this] { worker(); });
 }
@@ -94,7 +100,7 @@ Expected<RequestId> BatchEngine::submit(EngineRequest request, EventFn on_event)
   seq->submitted_at = now_seconds();
   seq->tokens = seq->request.prompt;
   seq->n_prompt = int(seq->tokens.size());
-  seq->output = std::make_unique<TokenOutput>(seq->request, model_.tokenizer, banned_);
+  seq->output = std::make_unique<TokenOutput>(seq->request, model_.tokenizer, banned_, &token_bytes_);
   seq->output->accept_context(seq->tokens);
   std::lock_guard lock(mu_);
   if (!accepting_) return make_error(ErrorKind::unavailable, "the server is shutting down");
@@ -184,11 +190,12 @@ void BatchEngine::run_chunks(const StepPlan& plan) {
     batch_.add_sequence(std::span<const int32_t>(s.tokens).subspan(size_t(s.n_computed), size_t(c.n_tokens)),
                         s.n_computed, s.blocks.ids(), wants_logits.back());
   }
-  Status st = batch_.plan(paged_.block_size, paged_.n_blocks);
-  if (st) st = decoder_.forward_batch(batch_, paged_, logits_);
+  Status st = batch_.plan(pool_.block_size(), pool_.n_blocks());
+  if (st) st = decoder_->forward_batch(batch_, logits_);
   std::vector<RequestId> done;
   const size_t n_vocab = size_t(model_.spec.n_vocab);
   size_t row = 0;
+  std::vector<std::pair<Sequence*, size_t>> to_sample;  // (sequence, logits row)
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     Sequence& s = *plan.chunks[i].seq;
     if (!st) {
@@ -203,10 +210,19 @@ void BatchEngine::run_chunks(const StepPlan& plan) {
       std::lock_guard lock(mu_);
       stats_.prompt_tokens += uint64_t(s.n_prompt);
     }
-    if (!wants_logits[i]) continue;
-    handle_logits(s, std::span<float>(logits_.data() + row * n_vocab, n_vocab), done);
-    ++row;
+    if (wants_logits[i]) to_sample.emplace_back(&s, row++);
   }
+  // Each sequence samples from its own row with its own state: in parallel, one thread per
+  // sequence at a time, so a sequence's events stay in order.
+  std::vector<char> seq_done(to_sample.size(), 0);
+  threads_.parallel_for(int64_t(to_sample.size()), [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      const auto [seq, r] = to_sample[size_t(i)];
+      seq_done[size_t(i)] = handle_logits(*seq, std::span<float>(logits_.data() + r * n_vocab, n_vocab));
+    }
+  });
+  for (size_t i = 0; i < to_sample.size(); ++i)
+    if (seq_done[i]) done.push_back(to_sample[i].first->id);
   // Free the finished sequences' blocks and publish that before their finish events, so
   // a client that has its answer sees the cache already released.
   std::vector<std::unique_ptr<Sequence>> finished;
@@ -214,12 +230,12 @@ void BatchEngine::run_chunks(const StepPlan& plan) {
   deliver(std::move(finished));
 }
 
-// The sequence's next token: sample, emit, and finish it when generation ends.
-void BatchEngine::handle_logits(Sequence& s, std::span<float> logits, std::vector<RequestId>& done) {
+// The sequence's next token: sample, emit, and finish it when generation ends (true).
+// Runs on a pool thread: touches only `s` and (under the lock) the stats.
+bool BatchEngine::handle_logits(Sequence& s, std::span<float> logits) {
   if (s.output->at_max_tokens()) {
     end(s, FinishReason::length);
-    done.push_back(s.id);
-    return;
+    return true;
   }
   const TokenOutput::Step step = s.output->sample(logits, s.on_event);
   const double t = now_seconds();
@@ -230,11 +246,16 @@ void BatchEngine::handle_logits(Sequence& s, std::span<float> logits, std::vecto
     ++stats_.generation_tokens;
   }
   s.last_token_at = t;
+  if (step.no_token) {
+    end(s, FinishReason::error, "the response format's grammar allows no token here");
+    return true;
+  }
   if (!step.finished) s.tokens.push_back(step.token);
   if (step.finished || int(s.tokens.size()) >= options_.n_ctx) {
     end(s, step.finished ? FinishReason::stop : FinishReason::length);
-    done.push_back(s.id);
+    return true;
   }
+  return false;
 }
 
 // Records how `s` ends; deliver() sends the finish event once its blocks are free.

@@ -6,11 +6,13 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "grammar/grammar.h"
 #include "runtime/sampler.h"
 
 namespace ember::runtime {
@@ -27,6 +29,10 @@ struct EngineRequest {
   bool logprobs = false;            // report each token's log-probability
   int top_logprobs = 0;             // and this many most likely alternatives
   bool ignore_eos = false;
+  // When set, the output must match this grammar (docs/grammar.md): tokens it refuses are
+  // never sampled, stop/EOS tokens only once it is complete, and generation ends (reason
+  // stop) when the output is complete and nothing may follow.
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
 
 struct TokenLogprob {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <random>
 #include <span>
 #include <vector>
@@ -26,21 +27,35 @@ struct SamplingParams {
   std::vector<int32_t> banned;
 };
 
+// Says whether a token may come next (a grammar constraint, runtime/constraint.h).
+using TokenFilter = std::function<bool(int32_t)>;
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
   int32_t sample(std::span<const float> logits);  // returns the chosen token id
+  // The same chain over the tokens `allowed` accepts (the masked distribution), asking it
+  // only about tokens the chain could pick: greedy walks the candidates by logit; with
+  // top-k/top-p/min-p the kept set is filled with allowed tokens in logit order; otherwise
+  // a drawn token that is refused is removed and the draw repeated. -1 when none is allowed.
+  int32_t sample(std::span<const float> logits, const TokenFilter& allowed);
   void accept(int32_t token);                     // remember for the repeat penalty
   void reset();
   uint64_t seed() const { return seed_; }
 
- private:
   struct Candidate {
     int32_t id;
     float logit;
     float p;
   };
+
+ private:
   void apply_repeat_penalty(std::vector<Candidate>& c) const;
+  void fill_candidates(std::span<const float> logits);
+  void truncate(std::vector<Candidate>& c) const;  // top-k, top-p, min-p on sorted candidates
+  int32_t draw(std::vector<Candidate>& c);          // at the temperature
+  int32_t sample_allowed_truncated(const TokenFilter& allowed);
+  int32_t sample_allowed_rejecting(const TokenFilter& allowed);
 
   SamplingParams params_;
   uint64_t seed_;

@@ -189,7 +189,7 @@ Status SerialEngine::prefill(const std::vector<int32_t>& prompt, Run& r, std::ve
 }
 
 Status SerialEngine::decode_loop(Item& item, Run& r, std::vector<float>& logits) {
-  TokenOutput out(item.request, model_.tokenizer, banned_);
+  TokenOutput out(item.request, model_.tokenizer, banned_, &token_bytes_);
   out.accept_context(cached_);
   const size_t n_vocab = size_t(model_.spec.n_vocab);
   FinishReason reason = FinishReason::length;
@@ -211,6 +211,10 @@ Status SerialEngine::decode_loop(Item& item, Run& r, std::vector<float>& logits)
       stats_.kv_usage = double(cached_.size() + 1) / double(decoder_.n_ctx());
     }
     r.last_token_at = t;
+    if (step.no_token) {
+      finish(item, FinishReason::error, r, "the response format's grammar allows no token here");
+      return {};
+    }
     if (step.finished) {
       reason = FinishReason::stop;
       break;

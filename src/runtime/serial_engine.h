@@ -11,6 +11,7 @@
 
 #include "model/decoder.h"
 #include "model/model.h"
+#include "runtime/constraint.h"
 #include "runtime/engine.h"
 
 namespace ember::runtime {
@@ -54,6 +55,7 @@ class SerialEngine final : public Engine {
   model::Decoder& decoder_;
   SerialEngineOptions options_;
   std::vector<int32_t> banned_;
+  TokenBytes token_bytes_;  // every token's bytes, for requests with a grammar
   std::vector<int32_t> cached_;  // the tokens whose keys/values the decoder holds (worker only)
 
   mutable std::mutex mu_;

@@ -4,9 +4,11 @@
 // it, so a request samples the same tokens whichever engine (and batch) runs it.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "runtime/constraint.h"
 #include "runtime/engine.h"
 #include "runtime/generator.h"
 #include "runtime/sampler.h"
@@ -16,11 +18,17 @@ namespace ember::runtime {
 
 // Log-probability of `chosen` and the `n_top` most likely tokens under softmax(logits).
 void fill_logprobs(std::span<const float> logits, int32_t chosen, int n_top, EngineEvent& ev);
+// The same under the distribution renormalised over the tokens `allowed` accepts (a
+// grammar): tokens are asked in logit order until the rest can change the sum by < 1e-6.
+void fill_logprobs_allowed(std::span<const float> logits, int32_t chosen, int n_top, const TokenFilter& allowed,
+                           EngineEvent& ev);
 
 class TokenOutput {
  public:
   // `request` and `tokenizer` must outlive this; `banned` is added to the sampler's list.
-  TokenOutput(const EngineRequest& request, const tok::Tokenizer& tokenizer, const std::vector<int32_t>& banned);
+  // `token_bytes` (the engine's cache, may be null) serves a request with a grammar.
+  TokenOutput(const EngineRequest& request, const tok::Tokenizer& tokenizer, const std::vector<int32_t>& banned,
+              TokenBytes* token_bytes = nullptr);
 
   // Tokens already in the context (the prompt) join the penalty window.
   void accept_context(std::span<const int32_t> tokens);
@@ -30,6 +38,7 @@ class TokenOutput {
   struct Step {
     int32_t token = -1;
     bool finished = false;  // a stop token or stop string ended generation (reason stop)
+    bool no_token = false;  // the grammar allowed no token at all (reason error)
   };
   // Adds logit_bias to `logits` (in place), samples and counts a token and, unless it
   // is a stop token, emits its event.
@@ -44,6 +53,8 @@ class TokenOutput {
   tok::StreamDecoder text_;
   StopMatcher stops_;
   int n_generated_ = 0;
+  std::unique_ptr<TokenBytes> own_bytes_;  // when no cache was given
+  std::unique_ptr<Constraint> constraint_;  // when the request has a grammar
 };
 
 }  // namespace ember::runtime

@@ -15,14 +15,40 @@ struct ChatChoice {
   Json logprobs = Json::array();
   std::string finish;
   int n_calls_sent = 0;
+  // tool_choice "required" / a named function: the constrained output and its calls.
+  std::string raw;
+  std::string call_id;
+  std::vector<chat::ToolCall> forced_calls;
 };
+
+// The calls in a forced tool_choice output: a named function's arguments, or the
+// [{"name", "parameters"}] array of "required". None when the output was cut short.
+std::vector<chat::ToolCall> forced_calls(const std::string& raw, const std::string& tool_name, const std::string& id) {
+  std::vector<chat::ToolCall> calls;
+  const Json v = Json::parse(raw, nullptr, false);
+  if (v.is_discarded()) return calls;
+  if (!tool_name.empty()) {
+    if (v.is_object()) calls.push_back({id, tool_name, v.dump()});
+    return calls;
+  }
+  if (!v.is_array()) return calls;
+  for (const auto& item : v)
+    if (item.is_object() && item.contains("name") && item["name"].is_string() && item.contains("parameters"))
+      calls.push_back({id + "-" + std::to_string(calls.size()), item["name"].get<std::string>(),
+                       item["parameters"].dump()});
+  return calls;
+}
 
 class ChatResponder final : public Responder {
  public:
   ChatResponder(const Backend& b, const ChatRequest& req, chat::OutputFormat format, std::string model)
       : tok_(b.model->tokenizer), logprobs_(req.gen.logprobs), include_usage_(req.gen.include_usage),
-        model_(std::move(model)), id_(random_id("chatcmpl-")), created_(unix_time()) {
-    for (int i = 0; i < req.gen.n; ++i) choices_.emplace_back(format);
+        forced_(req.tool_choice == "required" || req.tool_choice == "function"), model_(std::move(model)),
+        tool_name_(req.tool_name), id_(random_id("chatcmpl-")), created_(unix_time()) {
+    for (int i = 0; i < req.gen.n; ++i) {
+      choices_.emplace_back(format);
+      choices_.back().call_id = random_id("call_");
+    }
   }
 
   std::string stream_start() override {
@@ -35,6 +61,7 @@ class ChatResponder final : public Responder {
   std::string on_event(const ChoiceEvent& e, bool streaming) override {
     ChatChoice& c = choices_[size_t(e.choice)];
     const auto& ev = e.event;
+    if (forced_) return on_forced_event(c, e, streaming);
     chat::ChatDelta d;
     Json lp = nullptr;
     if (ev.kind == runtime::EngineEvent::Kind::token) {
@@ -73,6 +100,11 @@ class ChatResponder final : public Responder {
         msg["tool_calls"] = tool_calls_json(r.tool_calls, false);
         if (r.content.empty()) msg["content"] = nullptr;
       }
+      if (forced_) {
+        const auto& calls = choices_[i].forced_calls;
+        msg = {{"role", "assistant"}, {"content", calls.empty() ? Json(choices_[i].raw) : Json(nullptr)}};
+        if (!calls.empty()) msg["tool_calls"] = tool_calls_json(calls, false);
+      }
       Json lp = logprobs_ ? Json{{"content", choices_[i].logprobs}} : Json(nullptr);
       out["choices"].push_back(
           {{"index", i}, {"message", msg}, {"logprobs", lp}, {"finish_reason", choices_[i].finish}});
@@ -82,6 +114,44 @@ class ChatResponder final : public Responder {
   }
 
  private:
+  // A forced tool call: a named function streams its arguments as they come; "required"
+  // sends its calls once the array is complete.
+  std::string on_forced_event(ChatChoice& c, const ChoiceEvent& e, bool streaming) {
+    const auto& ev = e.event;
+    std::string out;
+    if (ev.kind == runtime::EngineEvent::Kind::token) {
+      c.raw += ev.text;
+      Json lp = nullptr;
+      if (logprobs_ && ev.logprob.token >= 0) {
+        c.logprobs.push_back(chat_logprob_entry(tok_, ev));
+        lp = Json{{"content", Json::array({c.logprobs.back()})}};
+      }
+      if (!streaming) return {};
+      Json delta = Json::object();
+      if (!tool_name_.empty() && (!ev.text.empty() || c.n_calls_sent == 0)) {
+        Json call = {{"index", 0}, {"function", {{"arguments", ev.text}}}};
+        if (c.n_calls_sent == 0) {
+          call["id"] = c.call_id;
+          call["type"] = "function";
+          call["function"]["name"] = tool_name_;
+          c.n_calls_sent = 1;
+        }
+        delta["tool_calls"] = Json::array({call});
+      }
+      if (!delta.empty() || !lp.is_null()) out += sse(chunk(e.choice, delta, nullptr, lp));
+      return out;
+    }
+    c.forced_calls = forced_calls(c.raw, tool_name_, c.call_id);
+    c.finish = finish_reason(ev.reason, !c.forced_calls.empty());
+    if (!streaming) return {};
+    if (tool_name_.empty() && !c.forced_calls.empty())
+      out += sse(chunk(e.choice, {{"tool_calls", tool_calls_json(c.forced_calls, true)}}, nullptr));
+    else if (tool_name_.empty() && !c.raw.empty())
+      out += sse(chunk(e.choice, {{"content", c.raw}}, nullptr));
+    out += sse(chunk(e.choice, Json::object(), c.finish));
+    return out;
+  }
+
   Json base(const char* object) const {
     return {{"id", id_}, {"object", object}, {"created", created_}, {"model", model_}};
   }
@@ -103,8 +173,8 @@ class ChatResponder final : public Responder {
   }
 
   const tok::Tokenizer& tok_;
-  bool logprobs_, include_usage_;
-  std::string model_, id_;
+  bool logprobs_, include_usage_, forced_;
+  std::string model_, tool_name_, id_;
   int64_t created_;
   std::vector<ChatChoice> choices_;
 };

@@ -15,6 +15,7 @@ runtime::EngineRequest engine_request(const std::vector<int32_t>& prompt, const 
   r.logprobs = gen.logprobs;
   r.top_logprobs = gen.top_logprobs;
   r.ignore_eos = gen.ignore_eos;
+  r.grammar = gen.grammar;
   return r;
 }
 

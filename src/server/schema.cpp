@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/structured.h"
+
 namespace ember::server {
 
 namespace {
@@ -125,9 +127,9 @@ void read_common(Reader& r, const RequestLimits& limits, GenerationParams& g) {
       g.include_usage = it->get<bool>();
     }
   }
-  if (const Json* rf = r.get("response_format")) {
-    if (!rf->is_object() || rf->value("type", "") != "text")
-      r.fail("response_format", "'response_format' other than {\"type\": \"text\"} is not supported yet");
+  if (const Json* rf = r.get("response_format"); rf && !r.failed()) {
+    const ParseError e = read_response_format(*rf, g);
+    if (!e.message.empty()) r.fail(e.param, e.message);
   }
 }
 
@@ -154,10 +156,9 @@ Parsed<ChatRequest> parse_chat_request(const Json& body, const RequestLimits& li
     if (!tools->is_array()) r.fail("tools", "'tools' must be a list");
     else if (!tools->empty()) c.tools = *tools;
   }
-  if (const Json* choice = r.get("tool_choice")) {
-    if (!choice->is_string() || (*choice != "auto" && *choice != "none"))
-      r.fail("tool_choice", "'tool_choice' other than \"auto\" or \"none\" is not supported yet");
-    else c.tool_choice = choice->get<std::string>();
+  if (const Json* choice = r.get("tool_choice"); choice && !r.failed()) {
+    const ParseError e = read_tool_choice(*choice, c);
+    if (!e.message.empty()) r.fail(e.param, e.message);
   }
   if (const Json* kw = r.get("chat_template_kwargs")) {
     if (!kw->is_object()) r.fail("chat_template_kwargs", "'chat_template_kwargs' must be an object");

@@ -3,11 +3,13 @@
 // range is an error naming the field (docs/server.md).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "grammar/grammar.h"
 #include "runtime/sampler.h"
 #include "server/errors.h"
 
@@ -33,13 +35,16 @@ struct GenerationParams {
   bool stream = false;
   bool include_usage = false;
   bool ignore_eos = false;
+  std::string response_format = "text";             // text | json_object | json_schema
+  std::shared_ptr<const grammar::Grammar> grammar;  // the output's grammar, if constrained
 };
 
 struct ChatRequest {
   GenerationParams gen;
   Json messages;                        // as given; the chat layer checks each message
   Json tools;                           // null or the function list
-  std::string tool_choice = "auto";     // auto | none
+  std::string tool_choice = "auto";     // auto | none | required | function (tool_name)
+  std::string tool_name;
   Json template_kwargs = Json::object();  // chat_template_kwargs
 };
 

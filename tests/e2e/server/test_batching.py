@@ -175,16 +175,24 @@ def test_50_early_disconnects_free_every_block(batch_server):
         c.request("POST", "/v1/completions", body, {"Authorization": f"Bearer {API_KEY}",
                                                     "Content-Type": "application/json"})
         conns.append(c)
-    for c in conns:
-        resp = c.getresponse()
-        assert resp.status == 200
-        assert resp.read(6) in (b"data: ", b": keep")  # a token, or a keep-alive while queued
-    m = metrics(batch_server)
-    assert m["ember_requests_running"] + m["ember_requests_waiting"] == 50, m
-    assert m["ember_kv_cache_blocks_used"] > 0
-    for c in conns:
-        c.sock.close()
-        c.close()
+    try:
+        for c in conns:
+            resp = c.getresponse()
+            assert resp.status == 200
+            assert resp.read(6) in (b"data: ", b": keep")  # a token, or a keep-alive while queued
+        m = metrics(batch_server)
+        assert m["ember_requests_running"] + m["ember_requests_waiting"] == 50, m
+        # The stats are published after each engine step: wait for the first step to end.
+        deadline = time.time() + 60
+        while m["ember_kv_cache_blocks_used"] == 0 and time.time() < deadline:
+            time.sleep(0.1)
+            m = metrics(batch_server)
+        assert m["ember_kv_cache_blocks_used"] > 0, m
+    finally:
+        for c in conns:
+            if c.sock is not None:
+                c.sock.close()
+            c.close()
     m = wait_idle(batch_server, timeout=20)
     assert m["ember_requests_running"] == 0, m
     assert m["ember_requests_waiting"] == 0, m

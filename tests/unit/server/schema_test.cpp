@@ -72,7 +72,7 @@ TEST(ChatSchema, RejectsBadFieldsNamingThem) {
       {{{"logit_bias", {{"5", 200}}}}, "logit_bias"}, {{{"seed", "abc"}}, "seed"},
       {{{"stream", "yes"}}, "stream"},             {{{"messages", Json::array()}}, "messages"},
       {{{"messages", "hi"}}, "messages"},          {{{"top_logprobs", 3}}, "top_logprobs"},
-      {{{"tool_choice", "required"}}, "tool_choice"}, {{{"response_format", {{"type", "json_object"}}}}, "response_format"},
+      {{{"tool_choice", "required"}}, "tool_choice"}, {{{"response_format", {{"type", "xml"}}}}, "response_format"},
       {{{"presence_penalty", 5}}, "presence_penalty"},
   };
   for (const auto& c : cases) {
