@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export CUDACXX=/usr/local/cuda/bin/nvcc
 fi
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1  # cache hits across checkouts (CI clones)
 build_dir=${EMBER_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)" --target "${EMBER_BUILD_TARGET:-all}"
