@@ -2,7 +2,8 @@
 // llama-bench. pp N: one forward over N tokens from an empty context; tg N: N decode
 // steps of one token after a short prompt. Reports tokens/s ± stddev over r runs, the
 // weight bandwidth of tg (bytes of all weights read per token, the embedding table
-// excluded, over the time per token) and the matrix TFLOP/s of pp (2 · params · tokens).
+// excluded, routed experts at their average active share, over the time per token) and
+// the matrix TFLOP/s of pp (2 · params · tokens).
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -33,7 +34,7 @@ struct BenchOptions {
   std::string prompts = "512";
   std::string gens = "128";
   int reps = 3;
-  int ubatch = 512;
+  int ubatch = 2048;  // a 2048-token prompt in one step: each step dequantizes the weights again
   double peak_gbps = 3030.0;  // H100 80GB HBM3, measured device-to-device copy
   bool json = false;
 };
@@ -51,20 +52,29 @@ struct ModelStats {
   uint64_t params = 0;          // matrix elements the forward multiplies (lm_head included)
 };
 
-ModelStats model_stats(const model::Weights& w) {
+// Mixture-of-experts layers count their router and shared expert in full and the routed
+// experts at the average share one token uses (n_experts_used / n_experts).
+ModelStats model_stats(const model::Model& m) {
+  const model::Weights& w = m.weights;
   ModelStats s;
-  auto add = [&s](const model::Linear& l) {
+  auto add = [&s](const model::Linear& l, double share = 1.0) {
     if (!l.present()) return;
-    s.read_per_token += uint64_t(l.row_bytes) * uint64_t(l.n_out) + l.bias.size() * 4;
-    s.params += uint64_t(l.n_in) * uint64_t(l.n_out);
+    s.read_per_token += uint64_t(share * double(uint64_t(l.row_bytes) * uint64_t(l.n_out) + l.bias.size() * 4));
+    s.params += uint64_t(share * double(uint64_t(l.n_in) * uint64_t(l.n_out)));
   };
   auto vec = [&s](const std::vector<float>& v) { s.read_per_token += v.size() * 4; };
   add(w.output);  // the token table itself when tied (the lm_head reads all of it)
   vec(w.output_norm);
+  const double expert_share =
+      m.spec.moe.n_experts > 0 ? double(m.spec.moe.n_experts_used) / double(m.spec.moe.n_experts) : 0.0;
   for (const auto& l : w.layers) {
-    for (const model::Linear* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*m);
+    for (const model::Linear* x : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*x);
     for (const auto* v : {&l.attn_norm, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffn_norm})
       vec(*v);
+    const model::MoeWeights& e = l.moe;
+    for (const model::Linear* x : {&e.router, &e.shexp_gate, &e.shexp_up, &e.shexp_down, &e.shexp_gate_inp}) add(*x);
+    for (const auto* experts : {&e.gate, &e.up, &e.down})
+      for (const model::Linear& x : *experts) add(x, expert_share);
   }
   return s;
 }
@@ -208,7 +218,7 @@ int bench(BenchOptions o) {
   std::string backend;
   auto dec = bench_decoder(model, o, backend);
   if (!dec) return report(dec.status());
-  const ModelStats st = model_stats(model.weights);
+  const ModelStats st = model_stats(model);
   const std::string name = std::filesystem::path(o.model.path).filename().string();
   Runner run(**dec, model.spec.n_vocab, 1234);
   std::vector<Result> results;
@@ -250,7 +260,8 @@ void register_bench(CLI::App& app, int& exit_code) {
   sub->add_option("-p,--n-prompt", o->prompts, "prompt lengths, comma-separated (pp tests)");
   sub->add_option("-n,--n-gen", o->gens, "generated token counts, comma-separated (tg tests)");
   sub->add_option("-r,--repetitions", o->reps, "runs per test")->check(CLI::Range(1, 1000));
-  sub->add_option("-u,--ubatch", o->ubatch, "tokens per device step for prompts (GPU)")->check(CLI::Range(1, 1 << 16));
+  sub->add_option("-u,--ubatch", o->ubatch, "tokens per device step for prompts (GPU; default 2048, like llama-bench's -b)")
+      ->check(CLI::Range(1, 1 << 16));
   sub->add_option("--peak-gbps", o->peak_gbps, "memory bandwidth the GB/s column is compared with")
       ->check(CLI::Range(1.0, 1e6));
   sub->add_flag("--json", o->json, "print JSON instead of a markdown table");
