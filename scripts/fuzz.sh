@@ -62,7 +62,7 @@ jobs_max=${FUZZ_JOBS:-$(nproc)}
 for t in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
   rm -f "build-fuzz/$t.rc"
-  { if fuzz_one "$t"; then echo 0; else echo 1; fi >"build-fuzz/$t.rc"; } >"build-fuzz/$t.result" 2>&1 &
+  { rc=0; fuzz_one "$t" || rc=1; echo $rc >"build-fuzz/$t.rc"; } >"build-fuzz/$t.result" 2>&1 &
 done
 wait
 status=0
