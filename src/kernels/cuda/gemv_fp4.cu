@@ -7,10 +7,13 @@
 #include <algorithm>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemv_fp4_q8.cuh"
 #include "kernels/cuda/matmul.h"
 
 namespace ember::cuda {
 namespace {
+
+static_assert(fp4_q8::kQ8MaxMats == kGemvFp4MaxMats);
 
 constexpr int kWarps = 4;         // warps per block of the weight GEMV
 constexpr int kRows = 4;          // output rows per warp (sharing the x loads)
@@ -186,11 +189,37 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp4_kernel(Fp4Args a) {
   }
 }
 
-// t[tok][r] = Σ_k x[tok][k] · pqs[k] · A[r][k]: one block per rank row r.
-__global__ void __launch_bounds__(kLrThreads) lowrank_t_kernel(const void* A, bool a_bf16, const float* pqs,
-                                                             const float* x, int64_t n_in, int n_tokens, int rank,
-                                                             float* t_out) {
-  const int r = blockIdx.x;
+struct LrMat {  // one Linear's low-rank A and its t
+  const void* a;
+  bool bf16;
+  int rank;
+  float* t;
+};
+struct LrArgs {
+  LrMat mats[kGemvFp4MaxMats];
+  int n_mats;
+  const float* pqs;
+  const float* x;
+  int64_t n_in;
+  int n_tokens;
+};
+
+// t[tok][r] = Σ_k x[tok][k] · pqs[k] · A[r][k]: one block per rank row r of each Linear
+// (the Linears' rank rows one after another in the grid).
+__global__ void __launch_bounds__(kLrThreads) lowrank_t_kernel(LrArgs la) {
+  int r = blockIdx.x, mi = 0;
+#pragma unroll
+  for (int m = 0; m + 1 < kGemvFp4MaxMats; ++m)
+    if (mi == m && m + 1 < la.n_mats && r >= la.mats[m].rank) r -= la.mats[m].rank, mi = m + 1;
+  const LrMat M = mi == 0 ? la.mats[0] : mi == 1 ? la.mats[1] : la.mats[2];
+  const void* A = M.a;
+  const bool a_bf16 = M.bf16;
+  const int rank = M.rank;
+  float* t_out = M.t;
+  const float* pqs = la.pqs;
+  const float* x = la.x;
+  const int64_t n_in = la.n_in;
+  const int n_tokens = la.n_tokens;
   float s[kGemvFp4MaxTokens];
 #pragma unroll
   for (int t = 0; t < kGemvFp4MaxTokens; ++t) s[t] = 0.0f;
@@ -289,6 +318,41 @@ Status linear_fp4_gemm(const LinearFp4Params& p, cudaStream_t stream) {
   return cuda_status(cudaGetLastError(), "fp4_epilogue");
 }
 
+// NVFP4, <= kGemvFp4MaxTokens tokens, 16-bit integer activations (gemv_fp4_q8.cuh):
+// ps[0..n) read x (tokens t0..t0 + nt) with ps[0]'s pqs and workspace; y rows from t0.
+Status launch_q8(const LinearFp4Params* ps, int n, const float* x, int nt, bool ready, int64_t t0,
+                 cudaStream_t stream) {
+  using namespace fp4_q8;
+  const LinearFp4Params& p = ps[0];
+  if (!ready) {
+    constexpr int kThreads = 256;
+    const int64_t total = int64_t(nt) * p.n_in;
+    quantize_x16_kernel<<<unsigned((total + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+        x, p.pre_quant_scale, p.n_in, total, p.xq, p.xd);
+    EMBER_RETURN_IF_ERROR(cuda_status(cudaGetLastError(), "quantize_x16"));
+  }
+  Q8Args a{};
+  int64_t groups = 0;
+  for (int i = 0; i < n; ++i) {
+    const LinearFp4Params& m = ps[i];
+    a.mats[i] = {static_cast<const uint8_t*>(m.w), m.n_out, groups, m.scale * 0.5f, m.bias, m.rank,
+                 m.b_type == quant::Type::BF16, m.lowrank_b, m.t, m.y + t0 * m.n_out};
+    groups += (m.n_out + kQ8Rows - 1) / kQ8Rows;
+  }
+  a.n_mats = n;
+  a.n_in = p.n_in;
+  a.row_bytes = p.w_row_bytes;
+  a.xq = p.xq;
+  a.xd = p.xd;
+  a.n_tokens = nt;
+  const dim3 grid{unsigned(groups)}, block{unsigned(kQ8Warps * 32)};
+  if (nt == 1) gemv_nvfp4_q8_kernel<1><<<grid, block, 0, stream>>>(a);
+  else if (nt <= 2) gemv_nvfp4_q8_kernel<2><<<grid, block, 0, stream>>>(a);
+  else if (nt <= 4) gemv_nvfp4_q8_kernel<4><<<grid, block, 0, stream>>>(a);
+  else gemv_nvfp4_q8_kernel<8><<<grid, block, 0, stream>>>(a);
+  return cuda_status(cudaGetLastError(), "gemv_nvfp4_q8");
+}
+
 bool factor_type_ok(quant::Type t) { return t == quant::Type::F32 || t == quant::Type::BF16; }
 
 }  // namespace
@@ -299,7 +363,9 @@ bool linear_fp4_supported(quant::Type t, int64_t n_in) {
   return false;
 }
 
-Status linear_fp4(const LinearFp4Params& p, cudaStream_t stream) {
+namespace {
+
+Status check_params(const LinearFp4Params& p) {
   const bool mx = p.w_type == quant::Type::MXFP4;
   if (!linear_fp4_supported(p.w_type, p.n_in))
     return make_error(ErrorKind::invalid_argument, "linear_fp4: unsupported weight type {} or row length {}",
@@ -314,21 +380,72 @@ Status linear_fp4(const LinearFp4Params& p, cudaStream_t stream) {
   if (p.rank < 0 || (p.rank > 0 && (p.lowrank_a == nullptr || p.lowrank_b == nullptr || p.t == nullptr ||
                                     !factor_type_ok(p.a_type) || !factor_type_ok(p.b_type))))
     return make_error(ErrorKind::invalid_argument, "linear_fp4: bad low-rank branch (rank {})", p.rank);
+  if (p.xq != nullptr && reinterpret_cast<uintptr_t>(p.xq) % 16 != 0)
+    return make_error(ErrorKind::invalid_argument, "linear_fp4: xq must be 16-byte aligned");
+  return {};
+}
+
+// t = x'·Aᵀ of the low-rank Linears among ps[0..n) (same x and pqs), one launch.
+Status lowrank_t(const LinearFp4Params* ps, int n, const float* x, int nt, cudaStream_t stream) {
+  LrArgs la{};
+  int rows = 0;
+  for (int i = 0; i < n; ++i)
+    if (ps[i].rank > 0) {
+      la.mats[la.n_mats++] = {ps[i].lowrank_a, ps[i].a_type == quant::Type::BF16, ps[i].rank, ps[i].t};
+      rows += ps[i].rank;
+    }
+  if (rows == 0) return {};
+  la.pqs = ps[0].pre_quant_scale;
+  la.x = x;
+  la.n_in = ps[0].n_in;
+  la.n_tokens = nt;
+  lowrank_t_kernel<<<unsigned(rows), kLrThreads, 0, stream>>>(la);
+  return cuda_status(cudaGetLastError(), "lowrank_t");
+}
+
+}  // namespace
+
+Status linear_fp4(const LinearFp4Params& p, cudaStream_t stream) {
+  EMBER_RETURN_IF_ERROR(check_params(p));
+  const bool mx = p.w_type == quant::Type::MXFP4;
   if (p.n_tokens > kGemvFp4MaxTokens && p.cublas != nullptr && p.w_f16 != nullptr && p.x_f16 != nullptr)
     return linear_fp4_gemm(p, stream);
+  const bool q8 = !mx && p.xq != nullptr && p.xd != nullptr;
   for (int64_t t0 = 0; t0 < p.n_tokens; t0 += kGemvFp4MaxTokens) {
     const int nt = int(std::min<int64_t>(kGemvFp4MaxTokens, p.n_tokens - t0));
     const float* x = p.x + t0 * p.n_in;
-    if (p.rank > 0) {
-      lowrank_t_kernel<<<unsigned(p.rank), kLrThreads, 0, stream>>>(
-          p.lowrank_a, p.a_type == quant::Type::BF16, p.pre_quant_scale, x, p.n_in, nt, p.rank, p.t);
-      EMBER_RETURN_IF_ERROR(cuda_status(cudaGetLastError(), "lowrank_t"));
+    if (p.rank > 0) EMBER_RETURN_IF_ERROR(lowrank_t(&p, 1, x, nt, stream));
+    if (q8) {
+      const bool ready = p.xq_ready && p.n_tokens <= kGemvFp4MaxTokens;
+      EMBER_RETURN_IF_ERROR(launch_q8(&p, 1, x, nt, ready, t0, stream));
+      continue;
     }
     const Fp4Args a{static_cast<const uint8_t*>(p.w), p.n_out, p.n_in, p.w_row_bytes, p.scale, p.pre_quant_scale,
                     p.bias, p.rank, p.b_type == quant::Type::BF16, p.lowrank_b, p.t, x, nt, p.y + t0 * p.n_out};
     EMBER_RETURN_IF_ERROR(mx ? launch<true>(a, stream) : launch<false>(a, stream));
   }
   return {};
+}
+
+Status linear_fp4_group(const LinearFp4Params* ps, int n, cudaStream_t stream) {
+  if (ps == nullptr || n < 1 || n > kGemvFp4MaxMats)
+    return make_error(ErrorKind::invalid_argument, "linear_fp4_group: {} Linears (1..{})", n, kGemvFp4MaxMats);
+  const LinearFp4Params& p = ps[0];
+  for (int i = 0; i < n; ++i) {
+    const LinearFp4Params& m = ps[i];
+    EMBER_RETURN_IF_ERROR(check_params(m));
+    if (m.w_type != quant::Type::NVFP4 || m.n_in != p.n_in || m.x != p.x || m.n_tokens != p.n_tokens ||
+        m.n_tokens > kGemvFp4MaxTokens || m.pre_quant_scale != p.pre_quant_scale || p.xq == nullptr ||
+        p.xd == nullptr)
+      return make_error(ErrorKind::invalid_argument,
+                        "linear_fp4_group: Linear {} is not NVFP4 on the same x, pqs and <= {} tokens, or no xq/xd",
+                        i, kGemvFp4MaxTokens);
+    for (int j = 0; j < i; ++j)
+      if (m.rank > 0 && ps[j].rank > 0 && m.t == ps[j].t)
+        return make_error(ErrorKind::invalid_argument, "linear_fp4_group: low-rank Linears need their own t");
+  }
+  EMBER_RETURN_IF_ERROR(lowrank_t(ps, n, p.x, int(p.n_tokens), stream));
+  return launch_q8(ps, n, p.x, int(p.n_tokens), p.xq_ready, 0, stream);
 }
 
 }  // namespace ember::cuda

@@ -3,11 +3,20 @@
 // E8M0 scale) kept packed on the device. CPU twin: model::linear_forward (model/linear.h),
 // i.e. cpu::matmul on the FP4 type plus the low-rank branch.
 //
-//   Weight GEMV (<= 8 tokens per launch): one warp per 4 output rows (sharing the x loads),
+//   Generic weight GEMV (<= 8 tokens per launch; MXFP4, and NVFP4 without an xq/xd
+//   workspace): one warp per 4 output rows (sharing the x loads),
 //   staging 64 blocks of each row per step through shared memory with 16-byte loads (byte
 //   loads where rows are not 16-byte aligned); each lane decodes whole blocks in registers
 //   (E2M1 through its f16 bit pattern, E4M3 / E8M0 block scale) and dots them with fp32 x.
 //   pre_quant_scale is folded into the decoded weights (x'·w = x·(pqs ⊙ w)).
+//   NVFP4 with an xq/xd workspace (the decoder's path, gemv_fp4_q8.cuh): x' is quantized
+//   to 16-bit integers per 16 values, kept as two int8 planes (one launch, skipped when
+//   xq_ready); each block of 4 warps covers 4 rows with the row split over the warps (many
+//   blocks in flight, 16-byte loads staged through shared memory). A lane turns 8 E2M1
+//   codes into their doubled values (integers ±{0,1,2,3,4,6,8,12}) with byte permutes of
+//   two 8-entry tables, dots them with dp4a (high plane, then the low plane onto 256 × the
+//   high sum) and scales each 16-value block sum by E4M3 scale · x scale in fp32.
+//   linear_fp4_group runs up to 3 such Linears on one x in one launch (q/k/v; gate/up).
 //   Low-rank: a first launch computes t = x' · Aᵀ [n_tokens][rank] into `t` (one block per
 //   rank row); the GEMV's epilogue adds Σ_k t[k] · B[row][k] (lanes over k).
 //   More tokens: the cuBLAS path below, or (no handle) the GEMV in chunks of 8 tokens.
@@ -40,6 +49,14 @@ struct LinearFp4Params {
   float* t = nullptr;                       // workspace [kGemvFp4MaxTokens][rank] (rank > 0)
   const float* x = nullptr;                 // device [n_tokens][n_in]
   int64_t n_tokens = 0;
+  // NVFP4 decode with integer activations (both set; else the fp32 GEMV): x' quantized per
+  // 16 values to 16 bits (d = max|x'| / 32639, q = round(x' / d), kept as two int8 planes)
+  // into xq [kGemvFp4MaxTokens][2 · n_in] bytes (16-byte aligned) and xd
+  // [kGemvFp4MaxTokens][n_in / 16]. xq_ready: they already hold this x' (n_tokens <=
+  // kGemvFp4MaxTokens; the previous Linear read the same x, same pqs).
+  int8_t* xq = nullptr;
+  float* xd = nullptr;
+  bool xq_ready = false;
   float* y = nullptr;                       // device [n_tokens][n_out]
   // Prefill (n_tokens > kGemvFp4MaxTokens with a cuBLAS handle): W (and A) dequantized to
   // f16 in w_f16 (>= max(n_out, rank) * n_in halves) and multiplied by cuBLAS (cuda::matmul,
@@ -54,5 +71,12 @@ struct LinearFp4Params {
 // True for the weight types linear_fp4 reads (NVFP4, MXFP4) with rows of n_in.
 bool linear_fp4_supported(quant::Type t, int64_t n_in);
 Status linear_fp4(const LinearFp4Params& p, cudaStream_t stream);
+
+// Up to kGemvFp4MaxMats NVFP4 Linears reading the same x (q/k/v; gate/up) in one GEMV
+// launch on integer activations: the same n_in, x, n_tokens (<= kGemvFp4MaxTokens) and
+// pre_quant_scale; the xq/xd workspace and xq_ready of ps[0]. Each keeps its own weights,
+// scale, bias, y and low-rank branch (low-rank Linears need distinct t workspaces).
+constexpr int kGemvFp4MaxMats = 3;
+Status linear_fp4_group(const LinearFp4Params* ps, int n, cudaStream_t stream);
 
 }  // namespace ember::cuda

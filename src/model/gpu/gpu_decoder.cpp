@@ -81,7 +81,12 @@ class GpuDecoder final : public Decoder {
   Status attention_block(int il, int n, int pos);
   Status ffn_block(int il, int n);
   Status output(int n, bool all_logits, float* logits_host);
-  Status matmul(const DeviceLinear& w, const float* x, int n, float* y);
+  // fp4_q8: within one project() group, whether xq/xd hold x quantized for linear_fp4
+  Status matmul(const DeviceLinear& w, const float* x, int n, float* y, bool* fp4_q8 = nullptr);
+  cuda::LinearFp4Params fp4_params(const DeviceLinear& w, const float* x, int n, float* y) const;
+  size_t lowrank_t_stride() const {  // floats of one Linear's t slot in a_.lowrank_t
+    return std::max<size_t>(size_t(max_batch_), cuda::kGemvFp4MaxTokens) * size_t(std::max(w_.max_rank, 1));
+  }
   const float* x_f16_of_ = nullptr;  // a_.x_f16 holds this input as f16 (within one project() group)
   Status project(std::initializer_list<Proj> group, const float* x, int n, bool x_q8_ready = false);
   Status residual(const float* post, const float* next_norm, const DeviceLinear* consumer, int n);
@@ -211,10 +216,12 @@ Status GpuDecoder::allocate_activations() {
   const bool gemm = max_batch_ > cuda::kGemvMaxTokens;
   const size_t w16 = L.add(gemm ? size_t(w_.max_matrix_elems) * 2 : 0), x16 = L.add(gemm ? B * max_in * 2 : 0);
   const size_t gv = std::min<size_t>(B, cuda::kGemvFastMaxTokens);
-  const size_t xq = L.add(gv * max_in), xd = L.add(gv * (max_in / 32 + 1) * f);
+  // linear_fp4 keeps 2 bytes per value in xq and a scale per 16 in xd
+  const size_t xq = L.add(gv * max_in * 2), xd = L.add(gv * (max_in / 16 + 1) * f);
   const size_t counters = L.add(size_t(cuda::kGemvMaxTokens) * size_t(max_heads) * sizeof(int));
   const size_t tok = L.add(B * 4), pos = L.add(B * 4);
-  const size_t lr_t = L.add(std::max<size_t>(B, cuda::kGemvFp4MaxTokens) * size_t(std::max(w_.max_rank, 1)) * f);
+  // x'·Aᵀ of FP4 linears: one slot per Linear of a linear_fp4_group launch
+  const size_t lr_t = L.add(size_t(cuda::kGemvFp4MaxMats) * lowrank_t_stride() * f);
   const size_t xs = L.add(gemm && w_.any_pre_quant_scale ? B * max_in * f : 0);  // FP4 prefill x ⊙ pqs
   auto mem = DeviceBuffer::allocate(L.total(), "activations");
   if (!mem) return mem.status();
@@ -342,10 +349,34 @@ Status GpuDecoder::project(std::initializer_list<Proj> group, const float* x, in
   const int count = int(group.size());
   x_f16_of_ = nullptr;  // x may have changed since the last group: convert it again
   bool quantized = x_q8_ready;
+  bool fp4_q8 = false;  // xq/xd hold x as linear_fp4 quantizes it (groups of 16)
+  // NVFP4 decode without pqs: consecutive ones share one linear_fp4_group launch
+  auto fp4_plain = [&](const DeviceLinear& m) {
+    return m.type == quant::Type::NVFP4 && cuda::linear_fp4_supported(m.type, m.n_in) &&
+           m.pre_quant_scale == nullptr && n <= cuda::kGemvFp4MaxTokens && n <= max_batch_;
+  };
   for (int i = 0; i < count;) {
     const DeviceLinear& w = *g[i].w;
+    int e = i;
+    while (e < count && e - i < cuda::kGemvFp4MaxMats && fp4_plain(*g[e].w) && g[e].w->n_in == w.n_in) ++e;
+    if (e - i > 1) {
+      cuda::LinearFp4Params ps[cuda::kGemvFp4MaxMats];
+      for (int k = i; k < e; ++k) {
+        ps[k - i] = fp4_params(*g[k].w, x, n, g[k].y);
+        ps[k - i].t = a_.lowrank_t + size_t(k - i) * lowrank_t_stride();  // each its own t
+      }
+      ps[0].xq = a_.xq;
+      ps[0].xd = a_.xd;
+      ps[0].xq_ready = fp4_q8;
+      EMBER_RETURN_IF_ERROR(cuda::linear_fp4_group(ps, e - i, stream_));
+      fp4_q8 = true;      // xq holds x for linear_fp4
+      quantized = false;  // not the groups-of-32 copy any more
+      i = e;
+      continue;
+    }
     if (n > cuda::kGemvFastMaxTokens || !cuda::gemv_fast_supported(w.type, w.n_in)) {
-      EMBER_RETURN_IF_ERROR(matmul(w, x, n, g[i].y));
+      EMBER_RETURN_IF_ERROR(matmul(w, x, n, g[i].y, &fp4_q8));
+      if (fp4_q8 || cuda::linear_fp4_supported(w.type, w.n_in)) quantized = false;  // xq overwritten
       ++i;
       continue;
     }
@@ -363,6 +394,7 @@ Status GpuDecoder::project(std::initializer_list<Proj> group, const float* x, in
     for (; j < count && p.n_mats < cuda::kGemvMaxMats && g[j].w->type == w.type && g[j].w->n_in == w.n_in; ++j)
       p.mats[p.n_mats++] = {g[j].w->data, g[j].y, g[j].w->n_out};
     EMBER_RETURN_IF_ERROR(bind_input(p, x, quantized));
+    fp4_q8 = false;  // xq may now hold the groups-of-32 copy
     EMBER_RETURN_IF_ERROR(cuda::gemv_batch(p, stream_));
     for (int k = i; k < j; ++k)
       if (g[k].w->bias != nullptr)
@@ -386,35 +418,22 @@ Status GpuDecoder::residual(const float* post, const float* next_norm, const Dev
   return cuda::residual_norm(p, stream_);
 }
 
-Status GpuDecoder::matmul(const DeviceLinear& w, const float* x, int n, float* y) {
+Status GpuDecoder::matmul(const DeviceLinear& w, const float* x, int n, float* y, bool* fp4_q8) {
   // a_.x_f16 holds x as f16 when the previous matmul of this group read the same x through
   // cuBLAS; any other path (FP4 uses the workspace for x' and t) invalidates it
   const bool x16_ready = x == x_f16_of_ && n > cuda::kGemvMaxTokens;
   x_f16_of_ = nullptr;
   if (cuda::linear_fp4_supported(w.type, w.n_in)) {  // NVFP4 / MXFP4 with scale, low-rank, pqs, bias
-    cuda::LinearFp4Params p;
-    p.w_type = w.type;
-    p.w = w.data;
-    p.n_out = w.n_out;
-    p.n_in = w.n_in;
-    p.w_row_bytes = w.row_bytes;
-    p.scale = w.scale;
-    p.pre_quant_scale = w.pre_quant_scale;
-    p.bias = w.bias;
-    p.rank = w.rank;
-    p.a_type = w.a_type;
-    p.b_type = w.b_type;
-    p.lowrank_a = w.lowrank_a;
-    p.lowrank_b = w.lowrank_b;
-    p.t = a_.lowrank_t;
-    p.x = x;
-    p.n_tokens = n;
-    p.y = y;
-    p.cublas = cublas_;  // n > 8: dequantize + cuBLAS
-    p.w_f16 = a_.w_f16;
-    p.x_f16 = a_.x_f16;
-    p.xs = a_.xs;
-    p.t_rows = a_.lowrank_t;
+    cuda::LinearFp4Params p = fp4_params(w, x, n, y);
+    if (fp4_q8 != nullptr && n <= cuda::kGemvFp4MaxTokens && n <= max_batch_) {  // integer decode GEMV
+      p.xq = a_.xq;
+      p.xd = a_.xd;
+      p.xq_ready = *fp4_q8 && w.pre_quant_scale == nullptr;
+      *fp4_q8 = false;
+      EMBER_RETURN_IF_ERROR(cuda::linear_fp4(p, stream_));
+      *fp4_q8 = w.type == quant::Type::NVFP4 && w.pre_quant_scale == nullptr;  // xq now holds x (MXFP4: untouched)
+      return {};
+    }
     return cuda::linear_fp4(p, stream_);
   }
   cuda::MatmulParams p{w.type, w.data, w.n_out, w.n_in, w.row_bytes, x, n, y, cublas_, a_.w_f16, a_.x_f16};
@@ -423,6 +442,33 @@ Status GpuDecoder::matmul(const DeviceLinear& w, const float* x, int n, float* y
   x_f16_of_ = n > cuda::kGemvMaxTokens ? x : nullptr;
   if (w.bias != nullptr) EMBER_RETURN_IF_ERROR(cuda::add_bias({y, w.bias, n, w.n_out}, stream_));
   return {};
+}
+
+cuda::LinearFp4Params GpuDecoder::fp4_params(const DeviceLinear& w, const float* x, int n, float* y) const {
+  cuda::LinearFp4Params p;
+  p.w_type = w.type;
+  p.w = w.data;
+  p.n_out = w.n_out;
+  p.n_in = w.n_in;
+  p.w_row_bytes = w.row_bytes;
+  p.scale = w.scale;
+  p.pre_quant_scale = w.pre_quant_scale;
+  p.bias = w.bias;
+  p.rank = w.rank;
+  p.a_type = w.a_type;
+  p.b_type = w.b_type;
+  p.lowrank_a = w.lowrank_a;
+  p.lowrank_b = w.lowrank_b;
+  p.t = a_.lowrank_t;
+  p.x = x;
+  p.n_tokens = n;
+  p.y = y;
+  p.cublas = cublas_;  // n > 8: dequantize + cuBLAS
+  p.w_f16 = a_.w_f16;
+  p.x_f16 = a_.x_f16;
+  p.xs = a_.xs;
+  p.t_rows = a_.lowrank_t;
+  return p;
 }
 
 Status GpuDecoder::attention_block(int il, int n, int pos) {
